@@ -1,0 +1,99 @@
+# redis-faster build.  `make help` lists the targets.
+#
+#   make                 build the engine library, its tests and benchmark
+#   make test            install missing packages, build, run every test suite
+#   make run             install missing packages, build, run (see README)
+#   make SANITIZE=address|undefined|thread test   the same under a sanitizer
+#   make MALLOC=libc     build without jemalloc
+#
+# Outputs go to build/ (build/san-<name>/ for sanitizer builds).
+
+CC ?= cc
+SANITIZE ?=
+MALLOC ?= jemalloc
+
+ifeq ($(SANITIZE),)
+BUILD := build
+OPT := -O2
+else
+BUILD := build/san-$(SANITIZE)
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=$(SANITIZE)
+MALLOC := libc
+endif
+
+CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
+	-Wstrict-prototypes -Wmissing-prototypes -MMD -MP -pthread
+LDFLAGS := -pthread $(if $(SANITIZE),-fsanitize=$(SANITIZE))
+LIBS :=
+ifeq ($(MALLOC),jemalloc)
+LIBS += -ljemalloc
+endif
+
+ENGINE_SRCS := $(wildcard src/engine/*.c)
+ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+BENCH_OBJS := $(BUILD)/obj/bench/engine_bench.o
+
+LIBFASTER := $(BUILD)/libfaster.a
+UNIT_TESTS := $(BUILD)/unit-tests
+ENGINE_BENCH := $(BUILD)/engine-bench
+
+.PHONY: all deps test unit-test format format-check run bench clean help
+
+all: $(LIBFASTER) $(UNIT_TESTS) $(ENGINE_BENCH)
+
+# Installs missing Debian packages (needs root or sudo the first time).
+# SKIP_DEPS=1 skips the check.
+deps:
+ifneq ($(SKIP_DEPS),1)
+	@scripts/install-deps.sh
+endif
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/engine -c $< -o $@
+
+$(LIBFASTER): $(ENGINE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(UNIT_TESTS): $(TEST_OBJS) $(LIBFASTER)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIBFASTER) -lcriterion $(LIBS)
+
+$(ENGINE_BENCH): $(BENCH_OBJS) $(LIBFASTER)
+	$(CC) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(LIBFASTER) $(LIBS) -lm
+
+# The unit tests run their cases in parallel, one process each.
+unit-test: $(UNIT_TESTS)
+	$(UNIT_TESTS) --jobs 2
+
+test: deps
+	$(MAKE) all
+	$(MAKE) format-check
+	$(MAKE) unit-test
+
+FORMAT_FILES = $(wildcard src/*/*.[ch] tests/*.[ch] bench/*.[ch])
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+# Until the server exists, `make run` runs the engine benchmark's quick mode.
+run: deps
+	$(MAKE) all
+	$(ENGINE_BENCH) --quick
+
+bench: all
+	bench/engine-bench.sh
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '1,12p' Makefile
+
+-include $(ENGINE_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)

@@ -1,0 +1,189 @@
+/*
+ * fkv.h - the public API of redis-faster's storage engine (libfaster.a).
+ *
+ * An in-memory implementation of the FASTER design: a latch-free hash index
+ * over a hybrid log of records, protected by epochs.  Keys and values are
+ * byte strings (any bytes, zero included; empty is allowed).
+ *
+ * Threads and epochs
+ *   Every operation runs on a session.  A session belongs to one thread at a
+ *   time and is protected by the epoch framework from fkv_session_start() (or
+ *   fkv_session_resume()) until fkv_session_stop() (or fkv_session_suspend()).
+ *   A protected thread must call fkv_refresh() regularly (the server: once
+ *   per event-loop turn; a tight loop: every few dozen operations) so that
+ *   the log can advance, the index can grow and deferred work can run.  The
+ *   operations refresh by themselves every FKV_AUTO_REFRESH_OPS operations.
+ *   A thread that is about to block (epoll_wait, a sleep) suspends its
+ *   session first so that it does not hold the others back.
+ *
+ * Ownership
+ *   The engine copies keys and values on write; the caller keeps its
+ *   buffers.  A read hands the caller a pointer into the log that is valid
+ *   only for the duration of the callback.
+ *
+ * Errors
+ *   Functions return FKV_OK (0) or one of the negative FKV_* statuses below;
+ *   fkv_strerror() names them.
+ */
+#ifndef FKV_H
+#define FKV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fkv_store fkv_store;
+typedef struct fkv_session fkv_session;
+
+/* Statuses.  FKV_OK is 0; everything else is negative. */
+enum {
+	FKV_OK = 0,
+	FKV_PENDING = -1,   /* the operation waits on I/O; completes on poll */
+	FKV_NOT_FOUND = -2, /* no live value for the key */
+	FKV_OUT_OF_MEMORY = -3, /* the log or the index cannot take more */
+	FKV_IO_ERROR = -4,
+	FKV_CORRUPTION = -5,
+	FKV_ABORTED =
+		-6, /* a callback refused, or an action is already under way */
+	FKV_INVALID =
+		-7, /* bad argument: a record larger than a page, a bad config */
+};
+
+/* Returns a static, human-readable name for a status. */
+const char *fkv_strerror(int status);
+
+/* The store's configuration.  Sizes are in bytes and are rounded down to
+ * powers of two where the engine needs one (see each field). */
+typedef struct fkv_config {
+	uint64_t index_buckets; /* hash buckets, 64 bytes each (power of two) */
+	uint64_t
+		log_memory_size; /* in-memory log size (power of two, >= 2 pages) */
+	uint32_t page_size_bits; /* log page size = 1 << bits (12..30) */
+	double mutable_fraction; /* share of log memory updated in place (0..1] */
+	uint32_t max_sessions;	 /* epoch table capacity (sessions at once) */
+	bool huge_pages;	 /* madvise(MADV_HUGEPAGE) on index and log */
+	bool index_auto_grow; /* double the index when overflow buckets pile up */
+} fkv_config;
+
+/* Fills *cfg with the defaults: 1 Mi buckets (64 MiB of index), 1 GiB of log
+ * memory in 32 MiB pages, mutable fraction 0.9, 256 sessions, huge pages on,
+ * auto-grow on. */
+void fkv_config_default(fkv_config *cfg);
+
+/* Creates a store.  On success *out owns it (free with fkv_store_close).
+ * Returns FKV_OK, FKV_INVALID (bad config) or FKV_OUT_OF_MEMORY. */
+int fkv_store_open(const fkv_config *cfg, fkv_store **out);
+
+/* Frees the store.  Every session must have been stopped first. */
+void fkv_store_close(fkv_store *store);
+
+/* Starts a session for the calling thread and protects it.  Returns FKV_OK
+ * with *out set, FKV_OUT_OF_MEMORY, or FKV_ABORTED when max_sessions
+ * sessions are already running. */
+int fkv_session_start(fkv_store *store, fkv_session **out);
+
+/* Unprotects and frees the session.  The thread must not use it again. */
+void fkv_session_stop(fkv_session *s);
+
+/* Leaves / re-enters epoch protection around a blocking wait. */
+void fkv_session_suspend(fkv_session *s);
+void fkv_session_resume(fkv_session *s);
+
+/* Moves the session to the current epoch, runs deferred actions that have
+ * become safe and helps a running index growth.  Needs a protected session. */
+void fkv_refresh(fkv_session *s);
+
+#define FKV_AUTO_REFRESH_OPS 256
+
+/* ---- Operations.  All need a protected session. ---------------------- */
+
+/* Called with the live value of a key.  `value` points into the log and is
+ * stable (no concurrent writer can change it) only during the call.
+ * `expire_ms` is the absolute expiry in Unix milliseconds, or 0. */
+typedef void (*fkv_read_cb)(void *ctx, const uint8_t *value, uint32_t len,
+			    int64_t expire_ms);
+
+/* Reads a key.  Returns FKV_OK after calling cb once, FKV_NOT_FOUND
+ * (absent, deleted or expired; cb not called). */
+int fkv_read(fkv_session *s, const void *key, uint32_t key_len, fkv_read_cb cb,
+	     void *ctx);
+
+/* Sets a key to a value with an absolute expiry (Unix ms; 0 = none).
+ * Returns FKV_OK, FKV_OUT_OF_MEMORY (log full) or FKV_INVALID (record
+ * larger than a page). */
+int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
+	       const void *value, uint32_t value_len, int64_t expire_ms);
+
+/* Deletes a key (writes a tombstone, or marks a mutable record deleted).
+ * Returns FKV_OK, FKV_NOT_FOUND (nothing live to delete) or
+ * FKV_OUT_OF_MEMORY. */
+int fkv_delete(fkv_session *s, const void *key, uint32_t key_len);
+
+/* Read-modify-write callbacks.  They run inside the engine, possibly more
+ * than once for one fkv_rmw() call when the engine has to retry (a racing
+ * writer won), so they must compute from their arguments and ctx only and
+ * must not block.  They own no engine memory. */
+#define FKV_RMW_COPY 1 /* in_place's answer: does not fit, copy instead */
+typedef struct fkv_rmw_ops {
+	/* The new value's length.  old == NULL when the key has no live value
+	 * (initial value), else the current value (copy update).  May change
+	 * *expire_ms (in: the current expiry, 0 for none or for a new key).
+	 * Returns 0, or FKV_ABORTED to leave the key as it is. */
+	int (*new_len)(void *ctx, const uint8_t *old, uint32_t old_len,
+		       uint32_t *new_len, int64_t *expire_ms);
+	/* Writes the new value of new_len bytes to dst (old as for new_len). */
+	void (*write)(void *ctx, const uint8_t *old, uint32_t old_len,
+		      uint8_t *dst, uint32_t new_len);
+	/* Optional (may be NULL): updates a mutable value in place.  The value
+	 * has room for `cap` bytes; set *len to the new length.  Returns 0 when
+	 * done, FKV_RMW_COPY to fall back to a copy update, or FKV_ABORTED. */
+	int (*in_place)(void *ctx, uint8_t *value, uint32_t *len, uint32_t cap,
+			int64_t *expire_ms);
+} fkv_rmw_ops;
+
+/* Atomically replaces a key's value by a function of the old one.
+ * Returns FKV_OK, FKV_ABORTED (a callback refused), FKV_OUT_OF_MEMORY or
+ * FKV_INVALID. */
+int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
+	    const fkv_rmw_ops *ops, void *ctx);
+
+/* Hints that `key` will be operated on soon, so that a batch of operations
+ * (the commands of one pipeline) overlaps its memory misses.  Stage 0
+ * prefetches the key's index bucket; stage 1, called once the bucket has
+ * had time to arrive (after stage 0 of the rest of the batch), prefetches
+ * the newest record the bucket points to.  Only a hint: it never blocks,
+ * fails or changes anything.  Needs a protected session. */
+void fkv_prefetch(fkv_session *s, const void *key, uint32_t key_len, int stage);
+
+/* ---- Index growth ----------------------------------------------------- */
+
+/* Starts doubling the hash index; sessions finish it chunk by chunk at their
+ * refreshes.  With wait, the caller helps and returns once it is done.
+ * Returns FKV_OK, FKV_ABORTED (a growth is already running) or
+ * FKV_OUT_OF_MEMORY. */
+int fkv_grow_index(fkv_session *s, bool wait);
+
+/* ---- Statistics ------------------------------------------------------- */
+
+typedef struct fkv_stats {
+	uint64_t reads, read_hits, read_misses;
+	uint64_t upserts, upserts_in_place, upserts_appended;
+	uint64_t rmws, rmws_in_place, rmws_copied, rmws_initial, rmws_aborted;
+	uint64_t deletes, deletes_in_place, deletes_appended;
+	uint64_t retries;	/* operations restarted after losing a race */
+	uint64_t index_buckets; /* main-table buckets */
+	uint64_t index_entries; /* index entries in use (key tags) */
+	uint64_t index_overflow_buckets;
+	uint64_t index_grows;
+	uint64_t log_begin, log_head, log_safe_read_only, log_read_only,
+		log_tail;
+	uint64_t log_bytes; /* tail - begin */
+	uint64_t log_memory_size;
+	uint64_t sessions;
+} fkv_stats;
+
+/* Sums every session's counters (stopped ones included) and reads the log
+ * addresses.  Any thread; needs no session. */
+void fkv_store_stats(fkv_store *store, fkv_stats *out);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * internal.h - the store and session structures, shared by the engine's
+ * own files only (store.c, ops.c).  Nothing outside src/engine includes it.
+ */
+#ifndef FKV_INTERNAL_H
+#define FKV_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "epoch.h"
+#include "fkv.h"
+#include "hlog.h"
+#include "index.h"
+
+/* Reads of mutable records copy values up to this size out under a
+ * seqlock instead of taking the record's lock (a locked instruction would
+ * stop the CPU from overlapping the next operation's cache misses).
+ * ThreadSanitizer cannot model a seqlock's racy copy, so its builds always
+ * take the lock. */
+#if defined(__SANITIZE_THREAD__)
+#define FKV__OPTIMISTIC_READS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FKV__OPTIMISTIC_READS 0
+#endif
+#endif
+#ifndef FKV__OPTIMISTIC_READS
+#define FKV__OPTIMISTIC_READS 1
+#endif
+#define FKV__SCRATCH 256
+
+/* Per-session counters, in fkv_stats order where they share a name. */
+enum {
+	FKV__ST_READS,
+	FKV__ST_READ_HITS,
+	FKV__ST_READ_MISSES,
+	FKV__ST_UPSERTS,
+	FKV__ST_UPSERTS_IN_PLACE,
+	FKV__ST_UPSERTS_APPENDED,
+	FKV__ST_RMWS,
+	FKV__ST_RMWS_IN_PLACE,
+	FKV__ST_RMWS_COPIED,
+	FKV__ST_RMWS_INITIAL,
+	FKV__ST_RMWS_ABORTED,
+	FKV__ST_DELETES,
+	FKV__ST_DELETES_IN_PLACE,
+	FKV__ST_DELETES_APPENDED,
+	FKV__ST_RETRIES,
+	FKV__ST_INDEX_ENTRIES,
+	FKV__ST_COUNT
+};
+
+struct fkv_store {
+	fkv_config cfg;
+	struct fkv__epoch epoch;
+	struct fkv__hlog hlog;
+	struct fkv__index index;
+
+	pthread_mutex_t sessions_lock; /* guards sessions, retired */
+	fkv_session *sessions;
+	uint64_t retired[FKV__ST_COUNT]; /* counters of stopped sessions */
+	_Atomic uint64_t nsessions;
+};
+
+/* Owned by one thread; other threads only read `stats` (relaxed). */
+struct fkv_session {
+	fkv_store *store;
+	int slot;		  /* epoch table entry */
+	uint32_t ops;		  /* operations since the last refresh */
+	int64_t now_ms;		  /* the session's clock, set at refresh */
+	fkv_session *next, *prev; /* store->sessions, under sessions_lock */
+	/* Optimistic reads copy values of up to FKV__SCRATCH bytes here. */
+	uint8_t scratch[FKV__SCRATCH] __attribute__((aligned(8)));
+	_Atomic uint64_t stats[FKV__ST_COUNT];
+};
+
+/* Only the owning thread writes a counter, so a load and a store suffice. */
+static inline void fkv__stat_inc(fkv_session *s, int k)
+{
+	atomic_store_explicit(
+		&s->stats[k],
+		atomic_load_explicit(&s->stats[k], memory_order_relaxed) + 1,
+		memory_order_relaxed);
+}
+
+/* Counts an operation and refreshes every FKV_AUTO_REFRESH_OPS. */
+static inline void fkv__op_begin(fkv_session *s)
+{
+	if (++s->ops >= FKV_AUTO_REFRESH_OPS)
+		fkv_refresh(s);
+}
+
+#endif

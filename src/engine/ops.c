@@ -1,0 +1,439 @@
+/*
+ * ops.c - read, upsert, RMW and delete.
+ *
+ * Every operation hashes the key, picks its index entry and walks the
+ * entry's record chain to the newest record with the key.  Where that
+ * record sits decides what the operation may do (see hlog.h for regions):
+ *
+ *   >= read_only       mutable: update in place under the record's
+ *                      exclusive lock; readers hold it shared.
+ *   >= safe_read_only  fuzzy: a thread that has not yet seen the new
+ *                      read_only may still write in place, so readers and
+ *                      copiers take the lock too, but nobody starts a new
+ *                      in-place update.
+ *   >= head            immutable: read and copy without locks.
+ *
+ * An update that cannot happen in place appends a new record at the tail,
+ * chained to the entry's old address, and publishes it with a CAS on the
+ * index entry.  When the record it supersedes may still be written by
+ * others (>= safe_read_only), the old record is locked across the CAS and
+ * sealed after it, so that a writer that finds the old record later sees
+ * the seal and starts over: no update is lost.  A lost CAS marks the new
+ * record invalid and retries the whole operation.
+ */
+#include <string.h>
+
+#include "internal.h"
+#include "record.h"
+
+struct found {
+	uint64_t hash;
+	uint16_t tag;
+	_Atomic uint64_t *slot;
+	uint64_t entry;
+	uint64_t addr; /* of the record with the key, if rec != NULL */
+	struct fkv__record *rec;
+	uint64_t header;
+	uint64_t read_only, safe_read_only;
+};
+
+/* Picks the index table, waiting out a growth being prepared. */
+static struct fkv__table *enter_index(fkv_session *s, uint64_t hash)
+{
+	struct fkv__table *t;
+	while (fkv__index_enter(&s->store->index, hash, &t) != 0)
+		fkv_refresh(s);
+	return t;
+}
+
+/* Walks the chain from the entry to the newest record with the key.
+ * Records below head would be on disk; until the disk tier exists the head
+ * never leaves begin, so there is nothing there to find. */
+static void trace(fkv_session *s, struct found *f, const void *key,
+		  uint32_t key_len)
+{
+	struct fkv__hlog *l = &s->store->hlog;
+	f->read_only = fkv__hlog_load(&l->read_only);
+	f->safe_read_only = fkv__hlog_load(&l->safe_read_only);
+	uint64_t head = fkv__hlog_load(&l->head);
+	uint64_t a = fkv__entry_addr(f->entry);
+	f->rec = NULL;
+	while (a >= head) {
+		struct fkv__record *r =
+			(struct fkv__record *)fkv__hlog_ptr(l, a);
+		uint64_t h = fkv__rec_header(r);
+		if (!(h & FKV__REC_INVALID) &&
+		    fkv__rec_key_eq(r, h, key, key_len)) {
+			f->rec = r;
+			f->addr = a;
+			f->header = h;
+			return;
+		}
+		a = fkv__hdr_prev(h);
+	}
+}
+
+static bool is_live(fkv_session *s, struct fkv__record *r, uint64_t h)
+{
+	if (h & FKV__REC_TOMBSTONE)
+		return false;
+	int64_t exp = fkv__rec_expire_ms(r, h);
+	return exp == 0 || exp > s->now_ms;
+}
+
+/* Allocates and fills the head of a new record chained to the entry's
+ * current address.  Returns 0 or an allocation status. */
+static int new_record(fkv_session *s, const struct found *f, const void *key,
+		      uint32_t key_len, uint64_t val_cap, uint32_t val_len,
+		      uint64_t flags, int64_t expire_ms, uint64_t *addr,
+		      struct fkv__record **rec)
+{
+	struct fkv__hlog *l = &s->store->hlog;
+	uint64_t size = fkv__record_size(key_len, val_cap, expire_ms != 0);
+	if (size > l->page_size)
+		return FKV_INVALID; /* also keeps val_cap within 32 bits */
+	int rc = fkv__hlog_alloc(l, size, addr);
+	if (rc != FKV_OK)
+		return rc;
+	*rec = (struct fkv__record *)fkv__hlog_ptr(l, *addr);
+	fkv__rec_init(*rec, fkv__entry_addr(f->entry), flags, key, key_len,
+		      (uint32_t)val_cap, val_len, expire_ms);
+	return FKV_OK;
+}
+
+/* Publishes a new record at addr.  On success seals the superseded record
+ * (if locked).  On failure marks the new record invalid.  Either way
+ * releases the old record's lock. */
+static bool publish(const struct found *f, bool locked, uint64_t addr,
+		    struct fkv__record *fresh)
+{
+	uint64_t expect = f->entry;
+	bool ok = atomic_compare_exchange_strong_explicit(
+		f->slot, &expect, fkv__entry_make(f->tag, addr),
+		memory_order_acq_rel, memory_order_acquire);
+	if (!ok)
+		atomic_fetch_or_explicit(&fresh->header, FKV__REC_INVALID,
+					 memory_order_release);
+	if (locked) {
+		if (ok)
+			atomic_fetch_or_explicit(&f->rec->header,
+						 FKV__REC_SEALED,
+						 memory_order_release);
+		fkv__rec_unlock_excl(f->rec);
+	}
+	return ok;
+}
+
+/* Locks the found record if someone may be writing it in place.  Returns
+ * false (nothing held) when it turns out to be sealed: start over. */
+static bool lock_if_shared(struct found *f, bool *locked)
+{
+	*locked = false;
+	if (f->rec == NULL || f->addr < f->safe_read_only)
+		return true;
+	fkv__rec_lock_excl(f->rec);
+	f->header = fkv__rec_header(f->rec);
+	if (f->header & FKV__REC_SEALED) {
+		fkv__rec_unlock_excl(f->rec);
+		return false;
+	}
+	*locked = true;
+	return true;
+}
+
+/* Copies a small value out of a record that writers may be changing,
+ * without writing to the record's cache line, and hands the copy to cb.
+ * Returns FKV_OK, FKV_NOT_FOUND, or 1 when the caller must take the lock
+ * (a writer is active, or the value is too large for the scratch buffer). */
+static int read_optimistic(fkv_session *s, struct fkv__record *r,
+			   fkv_read_cb cb, void *ctx)
+{
+	for (int attempt = 0; attempt < 4; attempt++) {
+		uint32_t snap;
+		if (!fkv__rec_read_begin(r, &snap))
+			return 1;
+		uint64_t h = fkv__rec_header(r);
+		uint32_t len =
+			atomic_load_explicit(&r->val_len, memory_order_relaxed);
+		if (len > FKV__SCRATCH)
+			return 1;
+		int64_t exp = fkv__rec_expire_ms(r, h);
+		bool live = !(h & FKV__REC_TOMBSTONE) &&
+			    (exp == 0 || exp > s->now_ms);
+		if (live)
+			memcpy(s->scratch, fkv__rec_value(r, h), len);
+		if (!fkv__rec_read_validate(r, snap))
+			continue;
+		if (!live)
+			return FKV_NOT_FOUND;
+		cb(ctx, s->scratch, len, exp);
+		return FKV_OK;
+	}
+	return 1;
+}
+
+int fkv_read(fkv_session *s, const void *key, uint32_t key_len, fkv_read_cb cb,
+	     void *ctx)
+{
+	fkv__op_begin(s);
+	fkv__stat_inc(s, FKV__ST_READS);
+	struct found f;
+	f.hash = fkv__hash(key, key_len);
+	struct fkv__table *t = enter_index(s, f.hash);
+	f.slot = fkv__index_find(t, f.hash, &f.entry);
+	if (f.slot != NULL)
+		trace(s, &f, key, key_len);
+	if (f.slot == NULL || f.rec == NULL)
+		goto miss;
+	struct fkv__record *r = f.rec;
+	bool shared = f.addr >= f.safe_read_only;
+	if (shared && FKV__OPTIMISTIC_READS) {
+		int rc = read_optimistic(s, r, cb, ctx);
+		if (rc == FKV_NOT_FOUND)
+			goto miss;
+		if (rc == FKV_OK)
+			goto hit;
+	}
+	if (shared) {
+		fkv__rec_lock_shared(r);
+		f.header = fkv__rec_header(r);
+	}
+	if (!is_live(s, r, f.header)) {
+		if (shared)
+			fkv__rec_unlock_shared(r);
+		goto miss;
+	}
+	cb(ctx, fkv__rec_value(r, f.header),
+	   atomic_load_explicit(&r->val_len, memory_order_relaxed),
+	   fkv__rec_expire_ms(r, f.header));
+	if (shared)
+		fkv__rec_unlock_shared(r);
+hit:
+	fkv__stat_inc(s, FKV__ST_READ_HITS);
+	return FKV_OK;
+miss:
+	fkv__stat_inc(s, FKV__ST_READ_MISSES);
+	return FKV_NOT_FOUND;
+}
+
+/* Finds or creates the key's entry and traces its record. */
+static int locate_for_write(fkv_session *s, struct found *f, const void *key,
+			    uint32_t key_len)
+{
+	struct fkv__table *t = enter_index(s, f->hash);
+	bool created;
+	f->slot = fkv__index_find_or_create(t, f->hash, &f->entry, &created);
+	if (f->slot == NULL)
+		return FKV_OUT_OF_MEMORY;
+	if (created)
+		fkv__stat_inc(s, FKV__ST_INDEX_ENTRIES);
+	trace(s, f, key, key_len);
+	return FKV_OK;
+}
+
+int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
+	       const void *value, uint32_t value_len, int64_t expire_ms)
+{
+	fkv__op_begin(s);
+	fkv__stat_inc(s, FKV__ST_UPSERTS);
+	struct found f;
+	f.hash = fkv__hash(key, key_len);
+	f.tag = fkv__hash_tag(f.hash);
+	for (;; fkv__stat_inc(s, FKV__ST_RETRIES)) {
+		int rc = locate_for_write(s, &f, key, key_len);
+		if (rc != FKV_OK)
+			return rc;
+		bool locked;
+		if (!lock_if_shared(&f, &locked))
+			continue;
+		struct fkv__record *r = f.rec;
+		if (locked && f.addr >= f.read_only &&
+		    r->val_cap >= value_len &&
+		    (expire_ms == 0 || (f.header & FKV__REC_EXPIRY))) {
+			memcpy(fkv__rec_value(r, f.header), value, value_len);
+			atomic_store_explicit(&r->val_len, value_len,
+					      memory_order_relaxed);
+			if (f.header & FKV__REC_EXPIRY)
+				*fkv__rec_expiry(r) = expire_ms;
+			if (f.header & FKV__REC_TOMBSTONE)
+				atomic_fetch_and_explicit(&r->header,
+							  ~FKV__REC_TOMBSTONE,
+							  memory_order_release);
+			fkv__rec_unlock_excl(r);
+			fkv__stat_inc(s, FKV__ST_UPSERTS_IN_PLACE);
+			return FKV_OK;
+		}
+		uint64_t addr;
+		struct fkv__record *fresh;
+		rc = new_record(s, &f, key, key_len, fkv__pad8(value_len),
+				value_len, 0, expire_ms, &addr, &fresh);
+		if (rc != FKV_OK) {
+			if (locked)
+				fkv__rec_unlock_excl(r);
+			return rc;
+		}
+		memcpy(fkv__rec_value(fresh, fkv__rec_header(fresh)), value,
+		       value_len);
+		if (publish(&f, locked, addr, fresh)) {
+			fkv__stat_inc(s, FKV__ST_UPSERTS_APPENDED);
+			return FKV_OK;
+		}
+	}
+}
+
+int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
+	    const fkv_rmw_ops *ops, void *ctx)
+{
+	fkv__op_begin(s);
+	fkv__stat_inc(s, FKV__ST_RMWS);
+	struct found f;
+	f.hash = fkv__hash(key, key_len);
+	f.tag = fkv__hash_tag(f.hash);
+	for (;; fkv__stat_inc(s, FKV__ST_RETRIES)) {
+		int rc = locate_for_write(s, &f, key, key_len);
+		if (rc != FKV_OK)
+			return rc;
+		bool locked;
+		if (!lock_if_shared(&f, &locked))
+			continue;
+		struct fkv__record *r = f.rec;
+		const uint8_t *old = NULL;
+		uint32_t old_len = 0;
+		int64_t expire_ms = 0;
+		bool refused = false;
+		if (r != NULL && is_live(s, r, f.header)) {
+			old = fkv__rec_value(r, f.header);
+			old_len = atomic_load_explicit(&r->val_len,
+						       memory_order_relaxed);
+			expire_ms = fkv__rec_expire_ms(r, f.header);
+			if (locked && f.addr >= f.read_only &&
+			    ops->in_place != NULL) {
+				uint32_t len = old_len;
+				int64_t *exp = (f.header & FKV__REC_EXPIRY)
+						       ? fkv__rec_expiry(r)
+						       : NULL;
+				rc = ops->in_place(ctx, (uint8_t *)old, &len,
+						   r->val_cap, exp);
+				if (rc == FKV_OK) {
+					atomic_store_explicit(
+						&r->val_len, len,
+						memory_order_relaxed);
+					fkv__rec_unlock_excl(r);
+					fkv__stat_inc(s, FKV__ST_RMWS_IN_PLACE);
+					return FKV_OK;
+				}
+				if (rc != FKV_RMW_COPY) {
+					fkv__rec_unlock_excl(r);
+					fkv__stat_inc(s, FKV__ST_RMWS_ABORTED);
+					return FKV_ABORTED;
+				}
+				refused = true;
+			}
+		}
+		uint32_t new_len = 0;
+		if (ops->new_len(ctx, old, old_len, &new_len, &expire_ms) !=
+		    FKV_OK) {
+			if (locked)
+				fkv__rec_unlock_excl(r);
+			fkv__stat_inc(s, FKV__ST_RMWS_ABORTED);
+			return FKV_ABORTED;
+		}
+		/* A value that outgrew its record gets room to grow again,
+		 * where that room still fits a page. */
+		uint64_t cap = fkv__pad8(new_len);
+		uint64_t roomy = fkv__pad8((uint64_t)new_len + new_len / 4);
+		if (refused &&
+		    fkv__record_size(key_len, roomy, expire_ms != 0) <=
+			    s->store->hlog.page_size)
+			cap = roomy;
+		uint64_t addr;
+		struct fkv__record *fresh;
+		rc = new_record(s, &f, key, key_len, cap, new_len, 0, expire_ms,
+				&addr, &fresh);
+		if (rc != FKV_OK) {
+			if (locked)
+				fkv__rec_unlock_excl(r);
+			return rc;
+		}
+		ops->write(ctx, old, old_len,
+			   fkv__rec_value(fresh, fkv__rec_header(fresh)),
+			   new_len);
+		if (publish(&f, locked, addr, fresh)) {
+			fkv__stat_inc(s, old != NULL ? FKV__ST_RMWS_COPIED
+						     : FKV__ST_RMWS_INITIAL);
+			return FKV_OK;
+		}
+	}
+}
+
+int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
+{
+	fkv__op_begin(s);
+	fkv__stat_inc(s, FKV__ST_DELETES);
+	struct found f;
+	f.hash = fkv__hash(key, key_len);
+	f.tag = fkv__hash_tag(f.hash);
+	for (;; fkv__stat_inc(s, FKV__ST_RETRIES)) {
+		struct fkv__table *t = enter_index(s, f.hash);
+		f.slot = fkv__index_find(t, f.hash, &f.entry);
+		if (f.slot == NULL)
+			return FKV_NOT_FOUND;
+		trace(s, &f, key, key_len);
+		bool locked;
+		if (!lock_if_shared(&f, &locked))
+			continue;
+		struct fkv__record *r = f.rec;
+		if (r == NULL || !is_live(s, r, f.header)) {
+			if (locked)
+				fkv__rec_unlock_excl(r);
+			return FKV_NOT_FOUND;
+		}
+		if (locked && f.addr >= f.read_only) {
+			atomic_fetch_or_explicit(&r->header, FKV__REC_TOMBSTONE,
+						 memory_order_release);
+			fkv__rec_unlock_excl(r);
+			fkv__stat_inc(s, FKV__ST_DELETES_IN_PLACE);
+			return FKV_OK;
+		}
+		uint64_t addr;
+		struct fkv__record *fresh;
+		int rc = new_record(s, &f, key, key_len, 0, 0,
+				    FKV__REC_TOMBSTONE, 0, &addr, &fresh);
+		if (rc != FKV_OK) {
+			if (locked)
+				fkv__rec_unlock_excl(r);
+			return rc;
+		}
+		if (publish(&f, locked, addr, fresh)) {
+			fkv__stat_inc(s, FKV__ST_DELETES_APPENDED);
+			return FKV_OK;
+		}
+	}
+}
+
+void fkv_prefetch(fkv_session *s, const void *key, uint32_t key_len, int stage)
+{
+	uint64_t hash = fkv__hash(key, key_len);
+	struct fkv__table *t = fkv__index_current(&s->store->index);
+	struct fkv__bucket *b = &t->buckets[hash & t->mask];
+	if (stage == 0) {
+		__builtin_prefetch(b, 1, 3);
+		return;
+	}
+	uint16_t tag = fkv__hash_tag(hash);
+	for (int i = 0; i < FKV__BUCKET_ENTRIES; i++) {
+		uint64_t e = atomic_load_explicit(&b->entries[i],
+						  memory_order_relaxed);
+		if (e == 0 || (e & FKV__ENTRY_TENTATIVE) ||
+		    fkv__entry_tag(e) != tag)
+			continue;
+		struct fkv__hlog *l = &s->store->hlog;
+		uint64_t a = fkv__entry_addr(e);
+		if (a >= fkv__hlog_load(&l->head)) {
+			const uint8_t *p = fkv__hlog_ptr(l, a);
+			__builtin_prefetch(p, 1, 3);
+			__builtin_prefetch(p + 63, 1, 3);
+		}
+		return;
+	}
+}

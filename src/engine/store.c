@@ -1,0 +1,233 @@
+/*
+ * store.c - store lifetime, sessions, refresh and statistics.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+const char *fkv_strerror(int status)
+{
+	switch (status) {
+	case FKV_OK:
+		return "ok";
+	case FKV_PENDING:
+		return "pending";
+	case FKV_NOT_FOUND:
+		return "not found";
+	case FKV_OUT_OF_MEMORY:
+		return "out of memory";
+	case FKV_IO_ERROR:
+		return "I/O error";
+	case FKV_CORRUPTION:
+		return "corruption";
+	case FKV_ABORTED:
+		return "aborted";
+	case FKV_INVALID:
+		return "invalid argument";
+	default:
+		return "unknown status";
+	}
+}
+
+void fkv_config_default(fkv_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->index_buckets = UINT64_C(1) << 20;
+	cfg->log_memory_size = UINT64_C(1) << 30;
+	cfg->page_size_bits = 25;
+	cfg->mutable_fraction = 0.9;
+	cfg->max_sessions = 256;
+	cfg->huge_pages = true;
+	cfg->index_auto_grow = true;
+}
+
+int fkv_store_open(const fkv_config *cfg, fkv_store **out)
+{
+	if (cfg->max_sessions == 0 || cfg->max_sessions > 65536)
+		return FKV_INVALID;
+	fkv_store *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return FKV_OUT_OF_MEMORY;
+	st->cfg = *cfg;
+	int rc = fkv__epoch_init(&st->epoch, cfg->max_sessions);
+	if (rc != FKV_OK)
+		goto fail_store;
+	rc = fkv__hlog_init(&st->hlog, cfg->log_memory_size,
+			    cfg->page_size_bits, cfg->mutable_fraction,
+			    cfg->huge_pages, &st->epoch);
+	if (rc != FKV_OK)
+		goto fail_epoch;
+	rc = fkv__index_init(&st->index, cfg->index_buckets, cfg->huge_pages,
+			     &st->hlog, &st->epoch);
+	if (rc != FKV_OK)
+		goto fail_hlog;
+	pthread_mutex_init(&st->sessions_lock, NULL);
+	*out = st;
+	return FKV_OK;
+
+fail_hlog:
+	fkv__hlog_destroy(&st->hlog);
+fail_epoch:
+	fkv__epoch_destroy(&st->epoch);
+fail_store:
+	free(st);
+	return rc;
+}
+
+void fkv_store_close(fkv_store *st)
+{
+	if (st == NULL)
+		return;
+	/* Deferred actions (a table to free, safe addresses) run now. */
+	fkv__epoch_destroy(&st->epoch);
+	fkv__index_destroy(&st->index);
+	fkv__hlog_destroy(&st->hlog);
+	pthread_mutex_destroy(&st->sessions_lock);
+	free(st);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int fkv_session_start(fkv_store *st, fkv_session **out)
+{
+	fkv_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return FKV_OUT_OF_MEMORY;
+	s->slot = fkv__epoch_acquire(&st->epoch);
+	if (s->slot < 0) {
+		free(s);
+		return FKV_ABORTED;
+	}
+	s->store = st;
+	pthread_mutex_lock(&st->sessions_lock);
+	s->next = st->sessions;
+	if (st->sessions != NULL)
+		st->sessions->prev = s;
+	st->sessions = s;
+	pthread_mutex_unlock(&st->sessions_lock);
+	atomic_fetch_add_explicit(&st->nsessions, 1, memory_order_relaxed);
+	fkv_refresh(s);
+	*out = s;
+	return FKV_OK;
+}
+
+void fkv_session_stop(fkv_session *s)
+{
+	fkv_store *st = s->store;
+	fkv__epoch_unprotect(&st->epoch, s->slot);
+	fkv__epoch_drain(&st->epoch);
+	fkv__epoch_release(&st->epoch, s->slot);
+	pthread_mutex_lock(&st->sessions_lock);
+	for (int k = 0; k < FKV__ST_COUNT; k++)
+		st->retired[k] += atomic_load_explicit(&s->stats[k],
+						       memory_order_relaxed);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		st->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&st->sessions_lock);
+	atomic_fetch_sub_explicit(&st->nsessions, 1, memory_order_relaxed);
+	free(s);
+}
+
+void fkv_session_suspend(fkv_session *s)
+{
+	fkv__epoch_unprotect(&s->store->epoch, s->slot);
+}
+
+void fkv_session_resume(fkv_session *s)
+{
+	fkv_refresh(s);
+}
+
+void fkv_refresh(fkv_session *s)
+{
+	fkv_store *st = s->store;
+	fkv__epoch_protect(&st->epoch, s->slot);
+	s->ops = 0;
+	s->now_ms = wall_ms();
+	struct fkv__index *ix = &st->index;
+	if (atomic_load_explicit(&ix->grow_busy, memory_order_relaxed)) {
+		fkv__index_grow_help(ix, 4);
+	} else if (st->cfg.index_auto_grow) {
+		/* Overflow buckets beyond a quarter of the table: double it. */
+		struct fkv__table *t = fkv__index_current(ix);
+		if (atomic_load_explicit(&t->pool.next, memory_order_relaxed) >
+		    t->size / 4)
+			(void)fkv__index_grow_start(ix);
+	}
+}
+
+int fkv_grow_index(fkv_session *s, bool wait)
+{
+	struct fkv__index *ix = &s->store->index;
+	int rc = fkv__index_grow_start(ix);
+	if (rc != FKV_OK || !wait)
+		return rc;
+	/* Done once the new table is current and the old one is freed (so
+	 * that another growth may start at once). */
+	for (;;) {
+		fkv__epoch_protect(&s->store->epoch, s->slot);
+		if (!fkv__index_grow_help(ix, UINT64_MAX) &&
+		    !atomic_load_explicit(&ix->grow_busy, memory_order_acquire))
+			return FKV_OK;
+		sched_yield();
+	}
+}
+
+void fkv_store_stats(fkv_store *st, fkv_stats *out)
+{
+	uint64_t sum[FKV__ST_COUNT];
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->sessions_lock);
+	memcpy(sum, st->retired, sizeof(sum));
+	for (fkv_session *s = st->sessions; s != NULL; s = s->next)
+		for (int k = 0; k < FKV__ST_COUNT; k++)
+			sum[k] += atomic_load_explicit(&s->stats[k],
+						       memory_order_relaxed);
+	pthread_mutex_unlock(&st->sessions_lock);
+
+	out->reads = sum[FKV__ST_READS];
+	out->read_hits = sum[FKV__ST_READ_HITS];
+	out->read_misses = sum[FKV__ST_READ_MISSES];
+	out->upserts = sum[FKV__ST_UPSERTS];
+	out->upserts_in_place = sum[FKV__ST_UPSERTS_IN_PLACE];
+	out->upserts_appended = sum[FKV__ST_UPSERTS_APPENDED];
+	out->rmws = sum[FKV__ST_RMWS];
+	out->rmws_in_place = sum[FKV__ST_RMWS_IN_PLACE];
+	out->rmws_copied = sum[FKV__ST_RMWS_COPIED];
+	out->rmws_initial = sum[FKV__ST_RMWS_INITIAL];
+	out->rmws_aborted = sum[FKV__ST_RMWS_ABORTED];
+	out->deletes = sum[FKV__ST_DELETES];
+	out->deletes_in_place = sum[FKV__ST_DELETES_IN_PLACE];
+	out->deletes_appended = sum[FKV__ST_DELETES_APPENDED];
+	out->retries = sum[FKV__ST_RETRIES];
+	out->index_entries = sum[FKV__ST_INDEX_ENTRIES];
+
+	out->index_buckets = atomic_load_explicit(&st->index.stat_size,
+						  memory_order_relaxed);
+	out->index_overflow_buckets = atomic_load_explicit(
+		&st->index.stat_overflow, memory_order_relaxed);
+	out->index_grows =
+		atomic_load_explicit(&st->index.grows, memory_order_relaxed);
+	struct fkv__hlog *l = &st->hlog;
+	out->log_begin = fkv__hlog_load(&l->begin);
+	out->log_head = fkv__hlog_load(&l->head);
+	out->log_safe_read_only = fkv__hlog_load(&l->safe_read_only);
+	out->log_read_only = fkv__hlog_load(&l->read_only);
+	out->log_tail = fkv__hlog_tail(l);
+	out->log_bytes = out->log_tail - out->log_begin;
+	out->log_memory_size = l->mem_size;
+	out->sessions =
+		atomic_load_explicit(&st->nsessions, memory_order_relaxed);
+}
