@@ -31,17 +31,23 @@ endif
 
 ENGINE_SRCS := $(wildcard src/engine/*.c)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
+RESP_SRCS := $(wildcard src/resp/*.c)
+NET_SRCS := $(wildcard src/net/*.c)
+NET_OBJS := $(NET_SRCS:%.c=$(BUILD)/obj/%.o)
+RESP_OBJS := $(RESP_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 BENCH_OBJS := $(BUILD)/obj/bench/engine_bench.o
 
 LIBFASTER := $(BUILD)/libfaster.a
+LIBRESP := $(BUILD)/libresp.a
+LIBNET := $(BUILD)/libnet.a
 UNIT_TESTS := $(BUILD)/unit-tests
 ENGINE_BENCH := $(BUILD)/engine-bench
 
 .PHONY: all deps test unit-test format format-check run bench clean help
 
-all: $(LIBFASTER) $(UNIT_TESTS) $(ENGINE_BENCH)
+all: $(LIBFASTER) $(LIBRESP) $(LIBNET) $(UNIT_TESTS) $(ENGINE_BENCH)
 
 # Installs missing Debian packages (needs root or sudo the first time).
 # SKIP_DEPS=1 skips the check.
@@ -50,31 +56,62 @@ ifneq ($(SKIP_DEPS),1)
 	@scripts/install-deps.sh
 endif
 
+# Criterion's runner cannot start under ThreadSanitizer, so the TSan build
+# compiles the same tests against tests/tsan/ (see its criterion.h).
+ifeq ($(SANITIZE),thread)
+TEST_INC := -Itests/tsan
+TEST_OBJS += $(BUILD)/obj/tests/tsan/runner.o
+TEST_LIB :=
+else
+TEST_INC :=
+TEST_LIB := -lcriterion
+endif
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_INC) -Isrc -Isrc/engine -Isrc/resp -Isrc/net \
+		-c $< -o $@
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc/engine -c $< -o $@
+	$(CC) $(CFLAGS) -Isrc -Isrc/engine -Isrc/resp -Isrc/net -c $< -o $@
 
 $(LIBFASTER): $(ENGINE_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
-$(UNIT_TESTS): $(TEST_OBJS) $(LIBFASTER)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIBFASTER) -lcriterion $(LIBS)
+$(LIBRESP): $(RESP_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIBNET): $(NET_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(UNIT_TESTS): $(TEST_OBJS) $(LIBFASTER) $(LIBRESP) $(LIBNET)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIBFASTER) $(LIBRESP) $(LIBNET) \
+		$(TEST_LIB) \
+		$(LIBS) -lm
 
 $(ENGINE_BENCH): $(BENCH_OBJS) $(LIBFASTER)
 	$(CC) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(LIBFASTER) $(LIBS) -lm
 
 # The unit tests run their cases in parallel, one process each.
+# A sanitizer report fails the test that caused it.
 unit-test: $(UNIT_TESTS)
-	$(UNIT_TESTS) --jobs 2
+	TSAN_OPTIONS=halt_on_error=1 ASAN_OPTIONS=abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(UNIT_TESTS) --jobs 2
 
 test: deps
 	$(MAKE) all
 	$(MAKE) format-check
 	$(MAKE) unit-test
 
-FORMAT_FILES = $(wildcard src/*/*.[ch] tests/*.[ch] bench/*.[ch])
+FORMAT_FILES = $(wildcard src/*/*.[ch] tests/*.[ch] tests/tsan/*.[ch] tests/tsan/*/*.h bench/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_FILES)
@@ -96,4 +133,6 @@ clean:
 help:
 	@sed -n '1,12p' Makefile
 
--include $(ENGINE_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)
+-include $(ENGINE_OBJS:.o=.d) $(RESP_OBJS:.o=.d) $(NET_OBJS:.o=.d) \
+	$(TEST_OBJS:.o=.d) \
+	$(BENCH_OBJS:.o=.d)

@@ -13,22 +13,14 @@
 #include "fkv.h"
 #include "hlog.h"
 #include "index.h"
+#include "record.h"
 
 /* Reads of mutable records copy values up to this size out under a
  * seqlock instead of taking the record's lock (a locked instruction would
  * stop the CPU from overlapping the next operation's cache misses).
  * ThreadSanitizer cannot model a seqlock's racy copy, so its builds always
  * take the lock. */
-#if defined(__SANITIZE_THREAD__)
-#define FKV__OPTIMISTIC_READS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FKV__OPTIMISTIC_READS 0
-#endif
-#endif
-#ifndef FKV__OPTIMISTIC_READS
-#define FKV__OPTIMISTIC_READS 1
-#endif
+#define FKV__OPTIMISTIC_READS (!FKV__TSAN)
 #define FKV__SCRATCH 256
 
 /* Per-session counters, in fkv_stats order where they share a name. */
