@@ -38,8 +38,7 @@ void tsr_register_suite(const char *suite,
 void tsr_fail(bool fatal, const char *file, int line, const char *expr,
 	      const char *fmt, ...);
 
-#define TSR_EXTRA(...)                                                         \
-	((struct criterion_test_extra_data){__VA_ARGS__})
+#define TSR_EXTRA(...) ((struct criterion_test_extra_data){__VA_ARGS__})
 
 #define Test(suite, name, ...)                                                 \
 	static void suite##_##name##_impl(void);                               \
