@@ -135,8 +135,11 @@ typedef struct fkv_rmw_ops {
 	void (*write)(void *ctx, const uint8_t *old, uint32_t old_len,
 		      uint8_t *dst, uint32_t new_len);
 	/* Optional (may be NULL): updates a mutable value in place.  The value
-	 * has room for `cap` bytes; set *len to the new length.  Returns 0 when
-	 * done, FKV_RMW_COPY to fall back to a copy update, or FKV_ABORTED. */
+	 * has room for `cap` bytes; set *len to the new length.  expire_ms
+	 * points at the record's expiry (changes take effect), or is NULL
+	 * when the record has no room for one: return FKV_RMW_COPY then to
+	 * set an expiry.  Returns 0 when done, FKV_RMW_COPY to fall back to a
+	 * copy update, or FKV_ABORTED. */
 	int (*in_place)(void *ctx, uint8_t *value, uint32_t *len, uint32_t cap,
 			int64_t *expire_ms);
 } fkv_rmw_ops;
