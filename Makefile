@@ -32,6 +32,8 @@ endif
 ENGINE_SRCS := $(wildcard src/engine/*.c)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 RESP_SRCS := $(wildcard src/resp/*.c)
+SERVER_SRCS := $(wildcard src/*.c src/commands/*.c)
+SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 NET_SRCS := $(wildcard src/net/*.c)
 NET_OBJS := $(NET_SRCS:%.c=$(BUILD)/obj/%.o)
 RESP_OBJS := $(RESP_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -44,10 +46,12 @@ LIBRESP := $(BUILD)/libresp.a
 LIBNET := $(BUILD)/libnet.a
 UNIT_TESTS := $(BUILD)/unit-tests
 ENGINE_BENCH := $(BUILD)/engine-bench
+SERVER := $(BUILD)/redis-faster
 
-.PHONY: all deps test unit-test format format-check run bench clean help
+.PHONY: all deps test unit-test integration-test format format-check run bench clean help
 
-all: $(LIBFASTER) $(LIBRESP) $(LIBNET) $(UNIT_TESTS) $(ENGINE_BENCH)
+all: $(SERVER) $(LIBFASTER) $(LIBRESP) $(LIBNET) $(UNIT_TESTS) \
+	$(ENGINE_BENCH)
 
 # Installs missing Debian packages (needs root or sudo the first time).
 # SKIP_DEPS=1 skips the check.
@@ -70,11 +74,12 @@ endif
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_INC) -Isrc -Isrc/engine -Isrc/resp -Isrc/net \
-		-c $< -o $@
+		-Isrc/commands -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -Isrc/engine -Isrc/resp -Isrc/net -c $< -o $@
+	$(CC) $(CFLAGS) -Isrc -Isrc/engine -Isrc/resp -Isrc/net -Isrc/commands \
+		-c $< -o $@
 
 $(LIBFASTER): $(ENGINE_OBJS)
 	@mkdir -p $(dir $@)
@@ -96,6 +101,10 @@ $(UNIT_TESTS): $(TEST_OBJS) $(LIBFASTER) $(LIBRESP) $(LIBNET)
 		$(TEST_LIB) \
 		$(LIBS) -lm
 
+$(SERVER): $(SERVER_OBJS) $(LIBNET) $(LIBRESP) $(LIBFASTER)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJS) $(LIBNET) $(LIBRESP) $(LIBFASTER) \
+		$(LIBS) -lm
+
 $(ENGINE_BENCH): $(BENCH_OBJS) $(LIBFASTER)
 	$(CC) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(LIBFASTER) $(LIBS) -lm
 
@@ -106,12 +115,20 @@ unit-test: $(UNIT_TESTS)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(UNIT_TESTS) --jobs 2
 
+# The integration tests drive the real binary with real clients; Debian's
+# python3 (with python3-redis and python3-pytest) runs them.
+PYTHON := /usr/bin/python3
+integration-test: $(SERVER)
+	RF_BINARY=$(abspath $(SERVER)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+		redis-tests
+
 test: deps
 	$(MAKE) all
 	$(MAKE) format-check
 	$(MAKE) unit-test
+	$(MAKE) integration-test
 
-FORMAT_FILES = $(wildcard src/*/*.[ch] tests/*.[ch] tests/tsan/*.[ch] tests/tsan/*/*.h bench/*.[ch])
+FORMAT_FILES = $(wildcard src/*.[ch] src/*/*.[ch] tests/*.[ch] tests/tsan/*.[ch] tests/tsan/*/*.h bench/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_FILES)
@@ -133,6 +150,6 @@ clean:
 help:
 	@sed -n '1,12p' Makefile
 
--include $(ENGINE_OBJS:.o=.d) $(RESP_OBJS:.o=.d) $(NET_OBJS:.o=.d) \
+-include $(SERVER_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(RESP_OBJS:.o=.d) $(NET_OBJS:.o=.d) \
 	$(TEST_OBJS:.o=.d) \
 	$(BENCH_OBJS:.o=.d)

@@ -158,6 +158,24 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
  * fails or changes anything.  Needs a protected session. */
 void fkv_prefetch(fkv_session *s, const void *key, uint32_t key_len, int stage);
 
+/* ---- Scanning ----------------------------------------------------------- */
+
+/* Called once per live key found by fkv_scan.  `key` points into the log
+ * and is valid only during the call. */
+typedef void (*fkv_scan_cb)(void *ctx, const uint8_t *key, uint32_t key_len,
+			    int64_t expire_ms);
+
+/* Visits the live keys of up to `buckets` hash buckets, starting at
+ * *cursor (0 to begin), and sets *cursor to where the next call goes on (0
+ * once the scan is complete).  As with Redis's SCAN, the cursor is a hash
+ * bucket in reverse-binary order, so it stays valid across concurrent
+ * writes and index growth: a key live for the whole scan is visited at
+ * least once; a key may be visited twice only if the index grew meanwhile.
+ * Expired keys are skipped.  cb must not call engine operations (it may
+ * run under a record lock).  Needs a protected session.  Returns FKV_OK. */
+int fkv_scan(fkv_session *s, uint64_t *cursor, uint64_t buckets, fkv_scan_cb cb,
+	     void *ctx);
+
 /* ---- Index growth ----------------------------------------------------- */
 
 /* Starts doubling the hash index; sessions finish it chunk by chunk at their

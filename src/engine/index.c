@@ -59,7 +59,7 @@ static void table_free(struct fkv__table *t)
 	free(t);
 }
 
-static struct fkv__bucket *ovf_bucket(struct fkv__table *t, uint64_t ref)
+struct fkv__bucket *fkv__index_ovf_bucket(struct fkv__table *t, uint64_t ref)
 {
 	uint64_t idx = ref - 1;
 	struct fkv__bucket *chunk = atomic_load_explicit(
@@ -120,7 +120,7 @@ _Atomic uint64_t *fkv__index_find(struct fkv__table *t, uint64_t hash,
 						  memory_order_acquire);
 		if (o == 0)
 			return NULL;
-		b = ovf_bucket(t, o);
+		b = fkv__index_ovf_bucket(t, o);
 	}
 }
 
@@ -142,7 +142,7 @@ static bool tag_taken_elsewhere(struct fkv__table *t, uint64_t hash,
 						  memory_order_acquire);
 		if (o == 0)
 			return false;
-		b = ovf_bucket(t, o);
+		b = fkv__index_ovf_bucket(t, o);
 	}
 }
 
@@ -171,7 +171,7 @@ _Atomic uint64_t *fkv__index_find_or_create(struct fkv__table *t, uint64_t hash,
 							  memory_order_acquire);
 			if (o == 0)
 				break;
-			b = ovf_bucket(t, o);
+			b = fkv__index_ovf_bucket(t, o);
 		}
 		if (free_slot == NULL) {
 			uint64_t ref = ovf_alloc(t);
@@ -182,7 +182,7 @@ _Atomic uint64_t *fkv__index_find_or_create(struct fkv__table *t, uint64_t hash,
 				    &b->overflow, &expect, ref,
 				    memory_order_acq_rel, memory_order_acquire))
 				continue; /* another thread linked one: rescan */
-			free_slot = &ovf_bucket(t, ref)->entries[0];
+			free_slot = &fkv__index_ovf_bucket(t, ref)->entries[0];
 		}
 		uint64_t expect = 0;
 		uint64_t mine = fkv__entry_make(tag, 0) | FKV__ENTRY_TENTATIVE;
@@ -307,7 +307,7 @@ static bool put_entry(struct fkv__table *t, uint64_t b, uint16_t tag,
 			atomic_store_explicit(&bk->overflow, o,
 					      memory_order_release);
 		}
-		bk = ovf_bucket(t, o);
+		bk = fkv__index_ovf_bucket(t, o);
 	}
 }
 
@@ -369,7 +369,7 @@ static void split_chunk(struct fkv__index *ix, uint64_t cur, uint64_t chunk)
 							  memory_order_acquire);
 			if (o == 0)
 				break;
-			bk = ovf_bucket(old, o);
+			bk = fkv__index_ovf_bucket(old, o);
 		}
 	}
 }

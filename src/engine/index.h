@@ -140,6 +140,9 @@ _Atomic uint64_t *fkv__index_find(struct fkv__table *t, uint64_t hash,
 _Atomic uint64_t *fkv__index_find_or_create(struct fkv__table *t, uint64_t hash,
 					    uint64_t *entry, bool *created);
 
+/* The overflow bucket behind a bucket's overflow word. */
+struct fkv__bucket *fkv__index_ovf_bucket(struct fkv__table *t, uint64_t ref);
+
 /* Starts a growth.  Returns 0, FKV_ABORTED (one is running) or
  * FKV_OUT_OF_MEMORY. */
 int fkv__index_grow_start(struct fkv__index *ix);

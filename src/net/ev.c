@@ -92,6 +92,8 @@ static int apply(ev_loop *l, int fd, int old, int mask)
 		ee.events |= EPOLLIN;
 	if (mask & EV_WRITABLE)
 		ee.events |= EPOLLOUT;
+	if (mask & EV_EXCLUSIVE)
+		ee.events |= EPOLLEXCLUSIVE;
 	int op = old == 0 ? EPOLL_CTL_ADD
 			  : (mask == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD);
 	return epoll_ctl(l->epfd, op, fd, &ee) == 0 ? 0 : -errno;
@@ -102,6 +104,8 @@ int ev_add(ev_loop *l, int fd, int mask, ev_file_fn fn, void *data)
 	if (fd < 0 || fd >= l->setsize)
 		return -ERANGE;
 	struct ev_file *f = &l->files[fd];
+	if ((mask & EV_EXCLUSIVE) && f->mask != 0)
+		return -EINVAL; /* epoll takes it only when the fd is added */
 	int rc = apply(l, fd, f->mask, f->mask | mask);
 	if (rc != 0)
 		return rc;

@@ -18,6 +18,9 @@
 
 #define EV_READABLE 1
 #define EV_WRITABLE 2
+/* With EV_READABLE on a listening socket shared by several loops: wake
+ * only one of them per event (EPOLLEXCLUSIVE). */
+#define EV_EXCLUSIVE 4
 
 typedef struct ev_loop ev_loop;
 typedef void (*ev_file_fn)(ev_loop *loop, int fd, void *data, int mask);

@@ -390,3 +390,9 @@ int resp_parse(resp_parser *p, const char *buf, size_t len, size_t *consumed)
 		return parse_multibulk(p, buf, len, consumed);
 	return parse_inline(p, buf, len, consumed);
 }
+
+int resp_split_line(resp_parser *p, const char *s, size_t n)
+{
+	p->error = NULL;
+	return split_inline(p, s, n);
+}

@@ -72,4 +72,11 @@ void resp_parser_free(resp_parser *p);
  * RESP_* codes above. */
 int resp_parse(resp_parser *p, const char *buf, size_t len, size_t *consumed);
 
+/* Splits one line into arguments with the inline-command rules (spaces
+ * separate; "double" and 'single' quotes as redis-cli and redis.conf use
+ * them).  On RESP_OK the words are in p->argc / argv / argv_len (copies in
+ * the parser's arena).  Returns RESP_OK, RESP_ERROR (unbalanced quotes) or
+ * RESP_NOMEM. */
+int resp_split_line(resp_parser *p, const char *s, size_t n);
+
 #endif

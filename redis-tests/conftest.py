@@ -1,0 +1,234 @@
+"""Fixtures for the integration tests: the real redis-faster binary on a
+free port in a temporary directory.
+
+A server is started for each test module (``server``) or each test
+(``fresh_server``); the fixture waits until it answers PING, and stops it
+by its pid (SIGTERM, then SIGKILL if it does not exit in time).  Nothing
+here uses fixed ports, bare sleeps or pkill.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.environ.get("RF_BINARY", os.path.join(ROOT, "build", "redis-faster"))
+
+
+def free_port():
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One running redis-faster process."""
+
+    def __init__(self, args=(), config_text=None):
+        self.dir = tempfile.mkdtemp(prefix="rf-test-")
+        self.port = free_port()
+        self.log_path = os.path.join(self.dir, "server.log")
+        cmd = [BINARY]
+        if config_text is not None:
+            conf = os.path.join(self.dir, "redis-faster.conf")
+            with open(conf, "w") as f:
+                f.write(config_text)
+            cmd.append(conf)
+        cmd += ["--port", str(self.port), "--dir", os.path.join(self.dir, "data"),
+                "--log-memory-size", "256mb", "--index-size", "16mb",
+                "--hugepages", "no"]
+        cmd += list(args)
+        self.cmd = cmd
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+        self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited with %s:\n%s" % (self.proc.returncode, self.read_log()))
+            try:
+                r = redis.Redis(port=self.port, socket_timeout=1)
+                if r.ping():
+                    r.close()
+                    return
+            except redis.exceptions.AuthenticationError:
+                return  # it answered: a password is set
+            except redis.exceptions.ResponseError as e:
+                if "NOAUTH" in str(e):
+                    return
+                last = e
+            except (redis.exceptions.ConnectionError, OSError) as e:
+                last = e
+            # poll the port again shortly; the loop is bounded by the deadline
+            time.sleep(0.02)
+        raise RuntimeError("server did not answer PING: %s\n%s" % (last, self.read_log()))
+
+    def client(self, **kw):
+        kw.setdefault("socket_timeout", 30)
+        return redis.Redis(port=self.port, **kw)
+
+    def read_log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def fresh_server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def r(server):
+    """A redis-py client on the module's server, database 0 flushed."""
+    c = server.client()
+    c.flushall()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def start_server():
+    """Starts servers with extra arguments or a config file; stops them."""
+    started = []
+
+    def start(args=(), config_text=None):
+        s = Server(args=args, config_text=config_text)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+class RawConn:
+    """A bare socket client that speaks RESP2/RESP3 and returns replies as
+    Python values: maps as dicts (keys kept in order), sets as lists,
+    errors as RawError, simple strings as str, bulk strings as bytes,
+    nulls as None, booleans as bool, doubles as float (RESP3)."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, int):
+                a = str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            return RawError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        if t == b"%":
+            n = int(rest)
+            d = {}
+            for _ in range(n):
+                k = self.read()
+                d[k] = self.read()
+            return d
+        if t == b"_":
+            return None
+        if t == b"#":
+            return rest == b"t"
+        if t == b",":
+            return float(rest)
+        if t == b"(":
+            return int(rest)
+        if t == b"=":
+            data = self._exact(int(rest))
+            return data[4:]
+        raise ValueError("bad reply line %r" % line)
+
+    def call(self, *args):
+        self.send(*args)
+        return self.read()
+
+
+class RawError(Exception):
+    def __eq__(self, other):
+        return isinstance(other, RawError) and str(self) == str(other)
+
+    def __hash__(self):
+        return hash(str(self))
+
+
+@pytest.fixture
+def raw(server):
+    conn = RawConn(server.port)
+    yield conn
+    conn.close()

@@ -1,0 +1,117 @@
+/*
+ * config.h - the server's configuration: one table row per option serves
+ * the config file (redis-faster.conf, Redis's syntax), the command line
+ * (--name value), CONFIG GET, CONFIG SET and CONFIG REWRITE alike.
+ *
+ * Values live in one rf_config struct.  Numeric and boolean options are
+ * read and written with relaxed atomic builtins (cfg_get_int), so worker
+ * threads may read them while CONFIG SET changes a mutable one; string
+ * options are copied under cfg_lock (cfg_get_str).
+ */
+#ifndef RF_CONFIG_H
+#define RF_CONFIG_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rf_config {
+	/* network */
+	char *bind;
+	int64_t port;
+	char *unixsocket;
+	int64_t unixsocketperm;
+	int64_t tcp_backlog;
+	int64_t tcp_keepalive;
+	int64_t timeout;
+	int64_t protected_mode;
+	int64_t io_threads;
+	int64_t maxclients;
+	/* limits */
+	int64_t proto_max_bulk_len;
+	int64_t client_query_buffer_limit;
+	char *client_output_buffer_limit;
+	int64_t obl_normal_hard; /* parsed from client-output-buffer-limit */
+	/* security */
+	char *requirepass;
+	/* general */
+	int64_t databases;
+	char *dir;
+	char *logfile;
+	int64_t loglevel;
+	char *pidfile;
+	int64_t daemonize;
+	char *save;
+	int64_t appendonly;
+	int64_t hz;
+	/* engine */
+	int64_t index_size;
+	int64_t log_memory_size;
+	int64_t log_page_size;
+	int64_t log_mutable_percent;
+	int64_t hugepages;
+	int64_t index_auto_grow;
+} rf_config;
+
+enum cfg_type { CFG_BOOL, CFG_INT, CFG_MEMORY, CFG_STRING, CFG_ENUM };
+
+struct cfg_enum {
+	const char *name;
+	int64_t value;
+};
+
+typedef struct cfg_option {
+	const char *name;
+	enum cfg_type type;
+	size_t offset; /* into rf_config */
+	int64_t min, max;
+	const char *def; /* default, as it would be written in the file */
+	bool mutable_;	 /* CONFIG SET may change it while running */
+	const struct cfg_enum *enums;
+	/* Optional check after parsing; returns NULL or an error text. */
+	const char *(*check)(rf_config *cfg);
+	const char *doc; /* one line for docs/CONFIG.md and the sample file */
+} cfg_option;
+
+extern const cfg_option cfg_options[];
+extern const size_t cfg_noptions;
+
+/* Guards string options of the live config. */
+extern pthread_mutex_t cfg_lock;
+
+/* Fills cfg with every option's default.  Returns 0. */
+int cfg_init_defaults(rf_config *cfg);
+void cfg_free(rf_config *cfg);
+
+/* Reads a config file.  Returns 0, or -1 with a message in err. */
+int cfg_load_file(rf_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Applies one `name value...` setting (from the file, the command line or
+ * CONFIG SET).  With running, refuses immutable options.  Returns 0, or -1
+ * with Redis's error text in err. */
+int cfg_set(rf_config *cfg, const char *name, const char *const *values,
+	    int nvalues, bool running, char *err, size_t errlen);
+
+/* Formats an option's current value as CONFIG GET shows it.  Returns the
+ * length written (truncated to cap-1). */
+size_t cfg_format(const rf_config *cfg, const cfg_option *o, char *out,
+		  size_t cap);
+
+const cfg_option *cfg_find(const char *name);
+
+/* Atomic reads of numeric options (any thread). */
+static inline int64_t cfg_get_int(const int64_t *field)
+{
+	return __atomic_load_n(field, __ATOMIC_RELAXED);
+}
+
+/* Copies a string option (any thread); returns a malloc'd copy or NULL. */
+char *cfg_get_str(char *const *field);
+
+/* Writes the current config back to path, keeping comments and the order
+ * of the lines it had; returns 0 or -1 with err. */
+int cfg_rewrite(const rf_config *cfg, const char *path, char *err,
+		size_t errlen);
+
+#endif

@@ -1,0 +1,604 @@
+/*
+ * conn.c - worker threads and client connections: accept, read, parse,
+ * dispatch, write.  See conn.h for the threading rules.
+ *
+ * Reading: bytes go to the client's query buffer; every complete command
+ * in it is parsed and run in order (pipelining), each appending its reply
+ * to the client's output buffer; then the output is written at once, and
+ * only what the socket would not take waits for EV_WRITABLE.  Replies thus
+ * always leave in request order.
+ *
+ * Engine epochs: the worker's session is resumed (refreshed) when the loop
+ * wakes and suspended before it waits, so an idle worker never holds the
+ * engine back.
+ */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "server.h"
+
+pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+rf_client *reg_head;
+
+static rf_worker **workers;
+static int nworkers_running;
+
+#define READ_CHUNK (16 * 1024)
+#define CRON_MS 100
+
+static void client_free(rf_client *c);
+static void write_out(rf_client *c);
+
+static void reg_add(rf_client *c)
+{
+	pthread_mutex_lock(&reg_lock);
+	c->reg_next = reg_head;
+	if (reg_head != NULL)
+		reg_head->reg_prev = c;
+	reg_head = c;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_del(rf_client *c)
+{
+	pthread_mutex_lock(&reg_lock);
+	if (c->reg_prev != NULL)
+		c->reg_prev->reg_next = c->reg_next;
+	else
+		reg_head = c->reg_next;
+	if (c->reg_next != NULL)
+		c->reg_next->reg_prev = c->reg_prev;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void client_set_name(rf_client *c, char **field, const char *v, size_t n)
+{
+	(void)c; /* the field belongs to c; the lock guards every client */
+	char *copy = v != NULL ? strndup(v, n) : NULL;
+	pthread_mutex_lock(&reg_lock);
+	char *old = *field;
+	*field = copy;
+	pthread_mutex_unlock(&reg_lock);
+	free(old);
+}
+
+static void format_addr(const struct sockaddr_storage *sa, bool is_unix,
+			const char *unix_path, char *out, size_t cap)
+{
+	if (is_unix) {
+		snprintf(out, cap, "%s:0", unix_path);
+		return;
+	}
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		port = ntohs(in->sin_port);
+		snprintf(out, cap, "%s:%d", ip, port);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, cap, "%s:%d", ip, port);
+	} else {
+		snprintf(out, cap, "?:0");
+	}
+}
+
+void client_format_info(rf_client *c, resp_buf *b, bool newline)
+{
+	char line[1024];
+	int64_t now = rf_wall_ms();
+	int n = snprintf(
+		line, sizeof(line),
+		"id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld "
+		"flags=N db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu "
+		"qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=0 "
+		"oll=0 omem=%zu tot-mem=%zu events=r cmd=%s user=default "
+		"redir=-1 resp=%d lib-name=%s lib-ver=%s%s",
+		(unsigned long long)c->id, c->addr, c->laddr, c->fd,
+		c->name ? c->name : "", (long long)((now - c->ctime_ms) / 1000),
+		(long long)((now - c->last_ms) / 1000), c->db,
+		c->qlen - c->qpos, c->qcap - c->qlen, c->qcap, c->out.len,
+		c->qcap + c->out.cap, c->last_cmd[0] ? c->last_cmd : "NULL",
+		c->proto, c->lib_name ? c->lib_name : "",
+		c->lib_ver ? c->lib_ver : "", newline ? "\n" : "");
+	if (n > 0)
+		resp_add_raw(b, line,
+			     (size_t)n < sizeof(line) ? (size_t)n
+						      : sizeof(line) - 1);
+}
+
+/* ---- reading and running commands ----------------------------------- */
+
+static void close_client(rf_client *c)
+{
+	client_free(c);
+}
+
+/* Runs every complete command in the query buffer. */
+static void process_input(rf_client *c)
+{
+	rf_worker *w = c->w;
+	while (c->qpos < c->qlen && !(c->flags & CLIENT_CLOSE_AFTER_REPLY)) {
+		size_t used;
+		int rc = resp_parse(&c->parser, c->qbuf + c->qpos,
+				    c->qlen - c->qpos, &used);
+		if (rc == RESP_AGAIN)
+			break;
+		if (rc == RESP_NOMEM || rc == RESP_ERROR) {
+			const char *e = rc == RESP_NOMEM ? "out of memory"
+							 : c->parser.error;
+			rf_log(RF_LOG_VERBOSE,
+			       "Protocol error (%s) from client: "
+			       "id=%llu addr=%s",
+			       e, (unsigned long long)c->id, c->addr);
+			resp_add_errorf(&c->out, "ERR %s", e);
+			c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+			c->qpos = c->qlen;
+			break;
+		}
+		c->qpos += used;
+		if (rc == RESP_EMPTY)
+			continue;
+		int64_t now = rf_wall_ms();
+		c->last_ms = now;
+		cmd_ctx ctx = {.c = c,
+			       .argc = c->parser.argc,
+			       .argv = c->parser.argv,
+			       .argv_len = c->parser.argv_len,
+			       .out = &c->out,
+			       .s = w->s,
+			       .now_ms = now};
+		size_t before = c->out.len;
+		cmd_dispatch(&ctx);
+		c->commands++;
+		atomic_fetch_add_explicit(&server.total_commands, 1,
+					  memory_order_relaxed);
+		/* CLIENT REPLY OFF / SKIP: drop what this command wrote. */
+		if (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP)) {
+			c->out.len = before;
+			c->flags &= ~CLIENT_REPLY_SKIP;
+		}
+		if (c->flags & CLIENT_REPLY_SKIP_NEXT) {
+			c->flags &= ~CLIENT_REPLY_SKIP_NEXT;
+			c->flags |= CLIENT_REPLY_SKIP;
+		}
+	}
+	/* Drop the parsed prefix; keep a partial command. */
+	if (c->qpos == c->qlen) {
+		c->qpos = c->qlen = 0;
+	} else if (c->qpos > 0 && c->parser.mb_count < 0) {
+		memmove(c->qbuf, c->qbuf + c->qpos, c->qlen - c->qpos);
+		c->qlen -= c->qpos;
+		c->qpos = 0;
+	}
+}
+
+static bool grow_qbuf(rf_client *c, size_t need)
+{
+	if (c->qcap - c->qlen >= need)
+		return true;
+	size_t cap = c->qcap ? c->qcap : READ_CHUNK;
+	while (cap - c->qlen < need)
+		cap *= 2;
+	char *q = realloc(c->qbuf, cap);
+	if (q == NULL)
+		return false;
+	c->qbuf = q;
+	c->qcap = cap;
+	return true;
+}
+
+static void on_readable(ev_loop *loop, int fd, void *data, int mask)
+{
+	(void)loop;
+	(void)fd;
+	(void)mask;
+	rf_client *c = data;
+	size_t want = READ_CHUNK;
+	/* A large bulk being received: read it in as few calls as we can. */
+	if (c->parser.want > c->qlen - c->qpos) {
+		size_t rest = c->parser.want - (c->qlen - c->qpos);
+		if (rest > want)
+			want = rest < (64u << 20) ? rest : (64u << 20);
+	}
+	if (!grow_qbuf(c, want)) {
+		rf_log(RF_LOG_WARNING, "out of memory reading from client %llu",
+		       (unsigned long long)c->id);
+		close_client(c);
+		return;
+	}
+	ssize_t n = read(c->fd, c->qbuf + c->qlen, c->qcap - c->qlen);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		rf_log(RF_LOG_VERBOSE, "Reading from client: %s",
+		       strerror(errno));
+		close_client(c);
+		return;
+	}
+	if (n == 0) {
+		close_client(c);
+		return;
+	}
+	c->qlen += (size_t)n;
+	atomic_fetch_add_explicit(&server.net_input_bytes, (uint64_t)n,
+				  memory_order_relaxed);
+	int64_t limit = cfg_get_int(&server.cfg.client_query_buffer_limit);
+	if ((int64_t)(c->qlen - c->qpos) > limit) {
+		rf_log(RF_LOG_WARNING,
+		       "Closing client that reached max query buffer length: "
+		       "id=%llu addr=%s (qbuf initial bytes dropped)",
+		       (unsigned long long)c->id, c->addr);
+		close_client(c);
+		return;
+	}
+	c->parser.authenticated = c->authenticated;
+	process_input(c);
+	write_out(c);
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static void on_writable(ev_loop *loop, int fd, void *data, int mask)
+{
+	(void)loop;
+	(void)fd;
+	(void)mask;
+	write_out(data);
+}
+
+/* Writes what the socket takes; waits for EV_WRITABLE for the rest.
+ * May free the client. */
+static void write_out(rf_client *c)
+{
+	size_t sent = 0;
+	while (sent < c->out.len) {
+		ssize_t n = write(c->fd, c->out.data + sent, c->out.len - sent);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			rf_log(RF_LOG_VERBOSE, "Error writing to client: %s",
+			       strerror(errno));
+			close_client(c);
+			return;
+		}
+		sent += (size_t)n;
+	}
+	atomic_fetch_add_explicit(&server.net_output_bytes, sent,
+				  memory_order_relaxed);
+	resp_buf_consume(&c->out, sent);
+	if (c->out.oom) {
+		rf_log(RF_LOG_WARNING, "out of memory replying to client %llu",
+		       (unsigned long long)c->id);
+		close_client(c);
+		return;
+	}
+	int64_t hard = cfg_get_int(&server.cfg.obl_normal_hard);
+	if (hard > 0 && (int64_t)c->out.len > hard) {
+		rf_log(RF_LOG_WARNING,
+		       "Client id=%llu addr=%s closed for overcoming of output "
+		       "buffer limits.",
+		       (unsigned long long)c->id, c->addr);
+		close_client(c);
+		return;
+	}
+	if (c->out.len == 0) {
+		if (c->flags & CLIENT_CLOSE_AFTER_REPLY) {
+			close_client(c);
+			return;
+		}
+		ev_del(c->w->loop, c->fd, EV_WRITABLE);
+		/* Large idle buffers go back to the allocator. */
+		if (c->out.cap > (1u << 20)) {
+			resp_buf_free(&c->out);
+			resp_buf_init(&c->out, c->proto);
+		}
+	} else if (!(ev_mask(c->w->loop, c->fd) & EV_WRITABLE)) {
+		ev_add(c->w->loop, c->fd, EV_WRITABLE, on_writable, c);
+	}
+}
+
+/* ---- accepting ---------------------------------------------------- */
+
+static void client_free(rf_client *c)
+{
+	rf_worker *w = c->w;
+	ev_del(w->loop, c->fd, EV_READABLE | EV_WRITABLE);
+	close(c->fd);
+	reg_del(c);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	w->nclients--;
+	atomic_fetch_sub_explicit(&server.connected_clients, 1,
+				  memory_order_relaxed);
+	resp_parser_free(&c->parser);
+	resp_buf_free(&c->out);
+	free(c->qbuf);
+	free(c->name);
+	free(c->lib_name);
+	free(c->lib_ver);
+	free(c->keybuf[0]);
+	free(c->keybuf[1]);
+	free(c);
+}
+
+static resp_limits client_limits;
+
+static bool loopback_or_unix(const struct sockaddr_storage *sa, bool is_unix)
+{
+	if (is_unix)
+		return true;
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+			in6->sin6_addr.s6_addr[12] == 127);
+	}
+	return false;
+}
+
+static void reject(int fd, const char *msg)
+{
+	ssize_t n = write(fd, msg, strlen(msg));
+	(void)n;
+	close(fd);
+	atomic_fetch_add_explicit(&server.rejected_connections, 1,
+				  memory_order_relaxed);
+}
+
+static const char protected_msg[] =
+	"-DENIED Redis is running in protected mode because protected mode "
+	"is enabled and no password is set for the default user. In this "
+	"mode connections are only accepted from the loopback interface. If "
+	"you want to connect from external computers to Redis you may adopt "
+	"one of the following solutions: 1) Just disable protected mode "
+	"sending the command 'CONFIG SET protected-mode no' from the loopback "
+	"interface by connecting to Redis from the same host the server is "
+	"running, however MAKE SURE Redis is not publicly accessible from "
+	"internet if you do so. Use CONFIG REWRITE to make this change "
+	"permanent. 2) Alternatively you can just disable the protected mode "
+	"by editing the Redis configuration file, and setting the protected "
+	"mode option to 'no', and then restarting the server. 3) If you "
+	"started the server manually just for testing, restart it with the "
+	"'--protected-mode no' option. 4) Set up an authentication password "
+	"for the default user. NOTE: You only need to do one of the above "
+	"things in order for the server to start accepting connections from "
+	"the outside.\r\n";
+
+static void on_accept(ev_loop *loop, int lfd, void *data, int mask)
+{
+	(void)mask;
+	rf_worker *w = data;
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage sa;
+		socklen_t slen = sizeof(sa);
+		int fd = accept4(lfd, (struct sockaddr *)&sa, &slen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				rf_log(RF_LOG_WARNING,
+				       "Accepting client "
+				       "connection: %s",
+				       strerror(errno));
+			return;
+		}
+		bool is_unix = sa.ss_family == AF_UNIX;
+		int64_t maxc = cfg_get_int(&server.cfg.maxclients);
+		if (atomic_load(&server.connected_clients) >= maxc) {
+			reject(fd, "-ERR max number of clients reached\r\n");
+			continue;
+		}
+		char *pass = cfg_get_str(&server.cfg.requirepass);
+		bool nopass = pass == NULL || pass[0] == '\0';
+		free(pass);
+		if (cfg_get_int(&server.cfg.protected_mode) && nopass &&
+		    !loopback_or_unix(&sa, is_unix)) {
+			reject(fd, protected_msg);
+			continue;
+		}
+		rf_client *c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		if (!is_unix) {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
+			int ka = (int)cfg_get_int(&server.cfg.tcp_keepalive);
+			if (ka > 0) {
+				setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one,
+					   sizeof(one));
+				setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &ka,
+					   sizeof(ka));
+			}
+		}
+		c->id = atomic_fetch_add(&server.next_client_id, 1) + 1;
+		c->fd = fd;
+		c->w = w;
+		c->proto = 2;
+		c->flags = is_unix ? CLIENT_UNIX : 0;
+		char *rp = cfg_get_str(&server.cfg.requirepass);
+		c->authenticated = rp == NULL || rp[0] == '\0';
+		free(rp);
+		resp_parser_init(&c->parser, &client_limits);
+		resp_buf_init(&c->out, 2);
+		c->ctime_ms = c->last_ms = rf_wall_ms();
+		struct sockaddr_storage la;
+		socklen_t llen = sizeof(la);
+		getsockname(fd, (struct sockaddr *)&la, &llen);
+		char *usock = cfg_get_str(&server.cfg.unixsocket);
+		format_addr(&sa, is_unix, "", c->addr, sizeof(c->addr));
+		format_addr(&la, is_unix, usock ? usock : "", c->laddr,
+			    sizeof(c->laddr));
+		if (is_unix)
+			snprintf(c->addr, sizeof(c->addr), "%s:0",
+				 usock ? usock : "");
+		free(usock);
+		if (ev_add(loop, fd, EV_READABLE, on_readable, c) != 0) {
+			resp_parser_free(&c->parser);
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->next = w->clients;
+		if (w->clients != NULL)
+			w->clients->prev = c;
+		w->clients = c;
+		w->nclients++;
+		reg_add(c);
+		atomic_fetch_add(&server.connected_clients, 1);
+		atomic_fetch_add(&server.total_connections, 1);
+	}
+}
+
+/* ---- the worker thread -------------------------------------------- */
+
+static void before_sleep(ev_loop *loop, void *data)
+{
+	(void)loop;
+	rf_worker *w = data;
+	fkv_session_suspend(w->s);
+}
+
+static void after_wake(ev_loop *loop, void *data)
+{
+	(void)loop;
+	rf_worker *w = data;
+	fkv_session_resume(w->s);
+}
+
+/* Closes killed and idle clients. */
+static int64_t worker_cron(ev_loop *loop, int64_t id, void *data)
+{
+	(void)loop;
+	(void)id;
+	rf_worker *w = data;
+	int64_t now = rf_wall_ms();
+	int64_t idle = cfg_get_int(&server.cfg.timeout) * 1000;
+	rf_client *c = w->clients;
+	while (c != NULL) {
+		rf_client *next = c->next;
+		if (atomic_load_explicit(&c->kill, memory_order_acquire) ||
+		    (idle > 0 && now - c->last_ms > idle && c->out.len == 0)) {
+			if (!atomic_load(&c->kill))
+				rf_log(RF_LOG_VERBOSE, "Closing idle client");
+			close_client(c);
+		}
+		c = next;
+	}
+	if (atomic_load(&server.shutdown_asked))
+		ev_stop(loop);
+	int64_t hz = cfg_get_int(&server.cfg.hz);
+	return hz > 0 ? 1000 / hz : CRON_MS;
+}
+
+static void on_wake(ev_loop *loop, void *data)
+{
+	worker_cron(loop, 0, data);
+}
+
+static void *worker_main(void *arg)
+{
+	rf_worker *w = arg;
+	if (fkv_session_start(server.store, &w->s) != FKV_OK) {
+		rf_log(RF_LOG_WARNING, "worker %d: no engine session", w->id);
+		return NULL;
+	}
+	ev_run(w->loop);
+	while (w->clients != NULL)
+		close_client(w->clients);
+	fkv_session_stop(w->s);
+	return NULL;
+}
+
+int workers_start(int n, const int *listen_fds, int nlisten)
+{
+	resp_limits_default(&client_limits);
+	client_limits.max_bulk_len =
+		cfg_get_int(&server.cfg.proto_max_bulk_len);
+	workers = calloc((size_t)n, sizeof(*workers));
+	if (workers == NULL)
+		return -1;
+	int setsize = (int)cfg_get_int(&server.cfg.maxclients) + 128;
+	for (int i = 0; i < n; i++) {
+		rf_worker *w = calloc(1, sizeof(*w));
+		if (w == NULL)
+			return -1;
+		w->id = i;
+		w->loop = ev_create(setsize);
+		if (w->loop == NULL) {
+			rf_log(RF_LOG_WARNING, "worker %d: event loop: %s", i,
+			       strerror(errno));
+			return -1;
+		}
+		for (int k = 0; k < nlisten; k++) {
+			if (ev_add(w->loop, listen_fds[k],
+				   EV_READABLE | EV_EXCLUSIVE, on_accept,
+				   w) != 0) {
+				rf_log(RF_LOG_WARNING, "worker %d: listen fd",
+				       i);
+				return -1;
+			}
+		}
+		ev_set_hooks(w->loop, before_sleep, after_wake, w);
+		ev_set_wake_fn(w->loop, on_wake, w);
+		w->cron_timer = ev_timer_add(w->loop, CRON_MS, worker_cron, w);
+		workers[i] = w;
+	}
+	server.workers = (struct rf_worker **)workers;
+	server.nworkers = n;
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&workers[i]->tid, NULL, worker_main,
+				   workers[i]) != 0) {
+			rf_log(RF_LOG_WARNING, "worker %d: thread: %s", i,
+			       strerror(errno));
+			return -1;
+		}
+		nworkers_running++;
+	}
+	return 0;
+}
+
+void workers_stop(void)
+{
+	for (int i = 0; i < nworkers_running; i++)
+		ev_stop(workers[i]->loop);
+	for (int i = 0; i < nworkers_running; i++) {
+		pthread_join(workers[i]->tid, NULL);
+		ev_destroy(workers[i]->loop);
+		free(workers[i]);
+	}
+	free(workers);
+	workers = NULL;
+	nworkers_running = 0;
+}
+
+void conn_wake_worker(rf_worker *w)
+{
+	ev_wake(w->loop);
+}

@@ -1,0 +1,93 @@
+/*
+ * conn.h - a client connection and the worker thread that owns it.
+ *
+ * A worker thread runs one event loop (ev.h) and holds one engine session;
+ * it owns its connections outright, so a connection's state needs no lock.
+ * The only cross-thread access is through the client registry (CLIENT
+ * LIST, CLIENT KILL): fields shown there change under reg_lock, and a kill
+ * is a flag the owner acts on when its loop wakes.
+ */
+#ifndef CONN_H
+#define CONN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ev.h"
+#include "fkv.h"
+#include "resp_parse.h"
+#include "resp_write.h"
+
+enum {
+	CLIENT_CLOSE_AFTER_REPLY = 1 << 0,
+	CLIENT_REPLY_OFF = 1 << 1,
+	CLIENT_REPLY_SKIP_NEXT = 1 << 2,
+	CLIENT_REPLY_SKIP = 1 << 3, /* this command's reply is dropped */
+	CLIENT_UNIX = 1 << 4,
+	CLIENT_NO_EVICT = 1 << 5,
+};
+
+struct rf_worker;
+
+typedef struct rf_client {
+	uint64_t id;
+	int fd;
+	struct rf_worker *w;
+	int flags;
+	_Atomic int kill; /* set by CLIENT KILL from any thread */
+
+	char *qbuf; /* query buffer: [qpos, qlen) not yet parsed */
+	size_t qlen, qcap, qpos;
+	resp_parser parser;
+	resp_buf out; /* replies not yet written */
+
+	int db;
+	int proto;
+	bool authenticated;
+	/* Shown by CLIENT LIST; changed under reg_lock. */
+	char *name, *lib_name, *lib_ver;
+	char addr[64], laddr[64];
+	char last_cmd[32];
+	int64_t ctime_ms, last_ms; /* wall clock */
+	uint64_t commands;
+
+	uint8_t *keybuf[2]; /* engine keys being built (cmd_key) */
+	size_t keycap[2];
+
+	struct rf_client *prev, *next;	       /* worker's list */
+	struct rf_client *reg_prev, *reg_next; /* registry */
+} rf_client;
+
+typedef struct rf_worker {
+	int id;
+	pthread_t tid;
+	ev_loop *loop;
+	fkv_session *s;
+	rf_client *clients;
+	int nclients;
+	int64_t cron_timer;
+} rf_worker;
+
+/* Registry of every client of every worker. */
+extern pthread_mutex_t reg_lock;
+extern rf_client *reg_head;
+
+/* Starts nworkers worker threads that accept on the listening fds.
+ * Returns 0 or -1 (logged). */
+int workers_start(int nworkers, const int *listen_fds, int nlisten);
+/* Asks every worker to stop and joins them. */
+void workers_stop(void);
+
+/* Any thread: wakes a worker so that it acts on a CLIENT KILL. */
+void conn_wake_worker(rf_worker *w);
+
+/* Replaces the client's name (NULL to clear) under reg_lock. */
+void client_set_name(rf_client *c, char **field, const char *v, size_t n);
+
+/* Appends a CLIENT LIST / CLIENT INFO line for c (caller holds reg_lock
+ * for clients of other workers). */
+void client_format_info(rf_client *c, resp_buf *b, bool newline);
+
+#endif
