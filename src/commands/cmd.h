@@ -83,6 +83,11 @@ extern const cmd_def cmd_connection_table[];
 extern const cmd_def cmd_string_table[];
 extern const cmd_def cmd_keys_table[];
 extern const cmd_def cmd_server_table[];
+extern const cmd_def cmd_client_table[];
+
+/* Called by each worker about hz times a second: reclaims expired keys a
+ * slice at a time (cmd_keys.c).  *cursor is the worker's own position. */
+void cmd_keys_cron(fkv_session *s, uint64_t *cursor, int64_t now_ms);
 
 /* ---- helpers for handlers -------------------------------------------- */
 

@@ -28,7 +28,8 @@ static int by_name(const void *a, const void *b)
 int cmd_init(void)
 {
 	const cmd_def *families[] = {cmd_connection_table, cmd_string_table,
-				     cmd_keys_table, cmd_server_table};
+				     cmd_keys_table, cmd_server_table,
+				     cmd_client_table};
 	size_t n = 0;
 	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
 		for (const cmd_def *d = families[f]; d->name; d++)

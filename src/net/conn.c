@@ -511,6 +511,7 @@ static int64_t worker_cron(ev_loop *loop, int64_t id, void *data)
 		}
 		c = next;
 	}
+	cmd_keys_cron(w->s, &w->sweep_cursor, now);
 	if (atomic_load(&server.shutdown_asked))
 		ev_stop(loop);
 	int64_t hz = cfg_get_int(&server.cfg.hz);

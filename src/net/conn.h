@@ -68,6 +68,7 @@ typedef struct rf_worker {
 	rf_client *clients;
 	int nclients;
 	int64_t cron_timer;
+	uint64_t sweep_cursor; /* expired-key sweep position (cmd_keys_cron) */
 } rf_worker;
 
 /* Registry of every client of every worker. */
