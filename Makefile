@@ -47,6 +47,9 @@ LIBNET := $(BUILD)/libnet.a
 UNIT_TESTS := $(BUILD)/unit-tests
 ENGINE_BENCH := $(BUILD)/engine-bench
 SERVER := $(BUILD)/redis-faster
+HIREDIS_TEST := $(BUILD)/hiredis-test
+HIREDIS_TEST_OBJS := $(BUILD)/obj/redis-tests/hiredis-c/hiredis_test.o
+NODE_TESTS := redis-tests/node
 
 .PHONY: all deps test unit-test integration-test format format-check run bench clean help
 
@@ -108,6 +111,16 @@ $(SERVER): $(SERVER_OBJS) $(LIBNET) $(LIBRESP) $(LIBFASTER)
 $(ENGINE_BENCH): $(BENCH_OBJS) $(LIBFASTER)
 	$(CC) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(LIBFASTER) $(LIBS) -lm
 
+# A client-side test program on Debian's libhiredis (not part of `all`).
+$(HIREDIS_TEST): $(HIREDIS_TEST_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(HIREDIS_TEST_OBJS) -lhiredis
+
+# The node client tests' packages (node-redis, ioredis), pinned by the
+# lock file; installed when missing or when the lock file changes.
+$(NODE_TESTS)/node_modules: $(NODE_TESTS)/package.json $(NODE_TESTS)/package-lock.json
+	cd $(NODE_TESTS) && npm ci --no-audit --no-fund
+	touch $@
+
 # The unit tests run their cases in parallel, one process each.
 # A sanitizer report fails the test that caused it.
 unit-test: $(UNIT_TESTS)
@@ -116,11 +129,14 @@ unit-test: $(UNIT_TESTS)
 		$(UNIT_TESTS) --jobs 2
 
 # The integration tests drive the real binary with real clients; Debian's
-# python3 (with python3-redis and python3-pytest) runs them.
+# python3 (with python3-redis and python3-pytest) runs them.  The node
+# packages are installed only where npm is (test_clients.py skips without
+# node).
 PYTHON := /usr/bin/python3
-integration-test: $(SERVER)
-	RF_BINARY=$(abspath $(SERVER)) $(PYTHON) -m pytest -q -p no:cacheprovider \
-		redis-tests
+integration-test: $(SERVER) $(HIREDIS_TEST) \
+	$(if $(shell command -v npm),$(NODE_TESTS)/node_modules)
+	RF_BINARY=$(abspath $(SERVER)) RF_HIREDIS_TEST=$(abspath $(HIREDIS_TEST)) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider redis-tests
 
 test: deps
 	$(MAKE) all
@@ -136,10 +152,11 @@ format:
 format-check:
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
-# Until the server exists, `make run` runs the engine benchmark's quick mode.
+# Starts the server in the foreground on 127.0.0.1:6379 with
+# redis-faster.conf (data directory ./data).
 run: deps
-	$(MAKE) all
-	$(ENGINE_BENCH) --quick
+	$(MAKE) $(SERVER)
+	$(SERVER) redis-faster.conf
 
 bench: all
 	bench/engine-bench.sh
@@ -152,4 +169,4 @@ help:
 
 -include $(SERVER_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(RESP_OBJS:.o=.d) $(NET_OBJS:.o=.d) \
 	$(TEST_OBJS:.o=.d) \
-	$(BENCH_OBJS:.o=.d)
+	$(BENCH_OBJS:.o=.d) $(HIREDIS_TEST_OBJS:.o=.d)

@@ -128,11 +128,88 @@ static void close_client(rf_client *c)
 	client_free(c);
 }
 
+/* Reads a "<prefix><digits>\r\n" header at *p (before end); returns the
+ * number, or -1 if incomplete or malformed (the parser will judge it). */
+static int64_t peek_header(const char **p, const char *end, char prefix)
+{
+	const char *q = *p;
+	if (q >= end || *q != prefix)
+		return -1;
+	int64_t v = 0;
+	for (q++; q < end && *q >= '0' && *q <= '9'; q++) {
+		v = v * 10 + (*q - '0');
+		if (v > (INT64_C(1) << 40))
+			return -1;
+	}
+	if (q + 1 >= end || q[0] != '\r' || q[1] != '\n')
+		return -1;
+	*p = q + 2;
+	return v;
+}
+
+#define PREFETCH_MAX 16
+#define PREFETCH_KEY_MAX 120
+
+/* Before running a pipeline of several commands, prefetches the index
+ * bucket and then the record of each command's first key, so that the
+ * commands' cache misses overlap instead of coming one after another
+ * (fkv_prefetch).  Only complete multibulk commands with their key at
+ * argv[1] are looked at; anything else ends the look-ahead. */
+static void prefetch_pipeline(rf_client *c, fkv_session *s)
+{
+	static _Thread_local uint8_t keys[PREFETCH_MAX][PREFETCH_KEY_MAX + 1];
+	uint32_t lens[PREFETCH_MAX];
+	int nk = 0;
+	const char *p = c->qbuf + c->qpos, *end = c->qbuf + c->qlen;
+	while (p < end && nk < PREFETCH_MAX) {
+		int64_t argc = peek_header(&p, end, '*');
+		if (argc < 2)
+			break;
+		const char *arg0 = NULL, *arg1 = NULL;
+		int64_t len0 = 0, len1 = 0;
+		for (int64_t i = 0; i < argc; i++) {
+			int64_t n = peek_header(&p, end, '$');
+			if (n < 0 || end - p < n + 2)
+				goto done;
+			if (i == 0) {
+				arg0 = p;
+				len0 = n;
+			} else if (i == 1) {
+				arg1 = p;
+				len1 = n;
+			}
+			p += n + 2;
+		}
+		const cmd_def *d = cmd_lookup(arg0, (size_t)len0);
+		if (d == NULL || d->first_key != 1 || len1 > PREFETCH_KEY_MAX)
+			continue;
+		keys[nk][0] = (uint8_t)c->db;
+		memcpy(keys[nk] + 1, arg1, (size_t)len1);
+		lens[nk] = (uint32_t)len1 + 1;
+		nk++;
+	}
+done:
+	if (nk < 2)
+		return;
+	for (int i = 0; i < nk; i++)
+		fkv_prefetch(s, keys[i], lens[i], 0);
+	for (int i = 0; i < nk; i++)
+		fkv_prefetch(s, keys[i], lens[i], 1);
+}
+
 /* Runs every complete command in the query buffer. */
 static void process_input(rf_client *c)
 {
 	rf_worker *w = c->w;
+	int until_prefetch = 0;
 	while (c->qpos < c->qlen && !(c->flags & CLIENT_CLOSE_AFTER_REPLY)) {
+		/* Each batch of pipelined commands is prefetched just before
+		 * it runs (commands of a batch overlap their misses). */
+		if (--until_prefetch <= 0) {
+			until_prefetch = PREFETCH_MAX;
+			if (c->qlen - c->qpos > 64 && c->parser.mb_count < 0)
+				prefetch_pipeline(c, w->s);
+		}
 		size_t used;
 		int rc = resp_parse(&c->parser, c->qbuf + c->qpos,
 				    c->qlen - c->qpos, &used);
