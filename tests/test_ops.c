@@ -1139,3 +1139,21 @@ Test(ops, statistics_add_up_and_survive_session_stop)
 	cr_assert_eq(d.upserts, 5);
 	cr_assert_eq(d.upserts_appended, 4);
 }
+
+/* Deleting an expired key reports FKV_NOT_FOUND (Redis's DEL counts it as
+ * absent) but still marks it deleted, so that a sweep reclaims it; a second
+ * delete finds nothing to mark. */
+Test(ops, delete_of_expired_key_marks_it_but_reports_not_found)
+{
+	open_default();
+	cr_assert_eq(fkv_upsert(s, "old", 3, "v", 1, 1), FKV_OK);
+	struct tu_val v;
+	cr_assert_eq(tu_get(s, "old", &v), FKV_NOT_FOUND);
+	cr_assert_eq(fkv_delete(s, "old", 3), FKV_NOT_FOUND);
+	fkv_stats a = stats();
+	cr_assert_eq(a.deletes_in_place + a.deletes_appended, 1);
+	cr_assert_eq(fkv_delete(s, "old", 3), FKV_NOT_FOUND);
+	fkv_stats b = stats();
+	cr_assert_eq(b.deletes_in_place + b.deletes_appended, 1,
+		     "a deleted key is not deleted again");
+}

@@ -115,8 +115,9 @@ int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 	       const void *value, uint32_t value_len, int64_t expire_ms);
 
 /* Deletes a key (writes a tombstone, or marks a mutable record deleted).
- * Returns FKV_OK, FKV_NOT_FOUND (nothing live to delete) or
- * FKV_OUT_OF_MEMORY. */
+ * An expired key is deleted as well but reported as FKV_NOT_FOUND, as
+ * Redis's DEL counts it.  Returns FKV_OK, FKV_NOT_FOUND (nothing live to
+ * delete) or FKV_OUT_OF_MEMORY. */
 int fkv_delete(fkv_session *s, const void *key, uint32_t key_len);
 
 /* Read-modify-write callbacks.  They run inside the engine, possibly more
@@ -175,6 +176,31 @@ typedef void (*fkv_scan_cb)(void *ctx, const uint8_t *key, uint32_t key_len,
  * run under a record lock).  Needs a protected session.  Returns FKV_OK. */
 int fkv_scan(fkv_session *s, uint64_t *cursor, uint64_t buckets, fkv_scan_cb cb,
 	     void *ctx);
+
+/* What one fkv_sweep call did. */
+typedef struct fkv_sweep_result {
+	uint64_t expired;	  /* expired keys reclaimed (cb was called) */
+	uint64_t entries_dropped; /* index entries removed */
+} fkv_sweep_result;
+
+/* Reclaims dead keys in up to `buckets` hash buckets, walked with the same
+ * cursor as fkv_scan (0 to begin; *cursor is set to 0 once a pass is
+ * complete).  Expiry is judged by the session's clock, which the call
+ * refreshes first, as fkv_read judges it.
+ *
+ * An index entry whose keys are all dead (deleted or expired) is removed,
+ * so its records become unreachable and lookups no longer walk them (their
+ * log space comes back only when the log itself is truncated).  An entry
+ * shared with a live key stays; its expired keys in the mutable region are
+ * marked deleted in place, and the others stay hidden until the entry can
+ * go.  cb (may be NULL) is called once for each expired key reclaimed, with
+ * its key and former expiry; a key is reported at most once over any number
+ * of sweeps.  cb runs under record locks and must not call engine
+ * operations.  Concurrent operations, scans and sweeps are safe: a key that
+ * a writer revives meanwhile is left alone.  *res (may be NULL) receives
+ * the counts.  Needs a protected session.  Returns FKV_OK. */
+int fkv_sweep(fkv_session *s, uint64_t *cursor, uint64_t buckets,
+	      fkv_scan_cb cb, void *ctx, fkv_sweep_result *res);
 
 /* ---- Index growth ----------------------------------------------------- */
 

@@ -383,17 +383,20 @@ int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 		if (!lock_if_shared(&f, &locked))
 			continue;
 		struct fkv__record *r = f.rec;
-		if (r == NULL || !is_live(s, r, f.header)) {
+		if (r == NULL || (f.header & FKV__REC_TOMBSTONE)) {
 			if (locked)
 				fkv__rec_unlock_excl(r);
 			return FKV_NOT_FOUND;
 		}
+		/* An expired key is deleted too (so that it can be reclaimed),
+		 * but, as in Redis, it did not exist for the caller. */
+		int found = is_live(s, r, f.header) ? FKV_OK : FKV_NOT_FOUND;
 		if (locked && f.addr >= f.read_only) {
 			atomic_fetch_or_explicit(&r->header, FKV__REC_TOMBSTONE,
 						 memory_order_release);
 			fkv__rec_unlock_excl(r);
 			fkv__stat_inc(s, FKV__ST_DELETES_IN_PLACE);
-			return FKV_OK;
+			return found;
 		}
 		uint64_t addr;
 		struct fkv__record *fresh;
@@ -406,7 +409,7 @@ int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 		}
 		if (publish(&f, locked, addr, fresh)) {
 			fkv__stat_inc(s, FKV__ST_DELETES_APPENDED);
-			return FKV_OK;
+			return found;
 		}
 	}
 }
