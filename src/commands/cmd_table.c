@@ -7,6 +7,8 @@
  * COMMAND COUNT / INFO / DOCS / LIST / GETKEYS.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,8 +261,11 @@ bool cmd_parse_ld(const char *s, size_t n, long double *out)
 	if (strlen(buf) != n)
 		return false;
 	char *end;
+	errno = 0;
 	long double v = strtold(buf, &end);
-	if (*end != '\0' || v != v)
+	if (*end != '\0' || v != v ||
+	    (errno == ERANGE &&
+	     (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)))
 		return false;
 	*out = v;
 	return true;

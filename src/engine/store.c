@@ -48,9 +48,11 @@ int fkv_store_open(const fkv_config *cfg, fkv_store **out)
 {
 	if (cfg->max_sessions == 0 || cfg->max_sessions > 65536)
 		return FKV_INVALID;
-	fkv_store *st = calloc(1, sizeof(*st));
+	/* The store holds cache-line aligned members (epoch, log, index). */
+	fkv_store *st = aligned_alloc(64, (sizeof(*st) + 63) & ~(size_t)63);
 	if (st == NULL)
 		return FKV_OUT_OF_MEMORY;
+	memset(st, 0, sizeof(*st));
 	st->cfg = *cfg;
 	int rc = fkv__epoch_init(&st->epoch, cfg->max_sessions);
 	if (rc != FKV_OK)
