@@ -16,6 +16,7 @@
 
 #include "cmd.h"
 #include "conn.h"
+#include "resp_parse.h"
 
 static const cmd_def **all;
 static size_t nall;
@@ -212,42 +213,7 @@ bool cmd_arg_is(const cmd_ctx *ctx, int i, const char *word)
 
 bool cmd_parse_ll(const char *s, size_t n, int64_t *out)
 {
-	/* Redis's string2ll: no spaces, no '+', no leading zeros. */
-	if (n == 0 || n > 20)
-		return false;
-	if (n == 1 && s[0] == '0') {
-		*out = 0;
-		return true;
-	}
-	size_t i = 0;
-	bool neg = false;
-	if (s[0] == '-') {
-		neg = true;
-		i = 1;
-		if (n == 1)
-			return false;
-	}
-	if (s[i] < '1' || s[i] > '9')
-		return false;
-	uint64_t v = 0;
-	for (; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		uint64_t d = (uint64_t)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	if (neg) {
-		if (v > (uint64_t)INT64_MAX + 1)
-			return false;
-		*out = (int64_t)(0 - v);
-	} else {
-		if (v > INT64_MAX)
-			return false;
-		*out = (int64_t)v;
-	}
-	return true;
+	return resp_string2ll(s, n, out);
 }
 
 bool cmd_parse_ld(const char *s, size_t n, long double *out)

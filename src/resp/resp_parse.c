@@ -66,7 +66,7 @@ static int ensure_args(resp_parser *p, int64_t n)
 /* Parses a decimal integer in [s, s+n) like Redis's string2ll: optional
  * '-', digits, no spaces, no leading '+', no leading zero ("0" alone is
  * fine, "01" and "-0" are not), no overflow. */
-static bool parse_ll(const char *s, size_t n, int64_t *out)
+bool resp_string2ll(const char *s, size_t n, int64_t *out)
 {
 	if (n == 0 || n > 20)
 		return false;
@@ -137,7 +137,7 @@ static int parse_multibulk(resp_parser *p, const char *buf, size_t len,
 			return RESP_AGAIN;
 		}
 		int64_t count;
-		if (!parse_ll(buf + 1, (size_t)(nl - buf - 1), &count) ||
+		if (!resp_string2ll(buf + 1, (size_t)(nl - buf - 1), &count) ||
 		    count > INT_MAX || count > lim->max_multibulk)
 			return fail(p, "Protocol error: invalid multibulk "
 				       "length");
@@ -179,7 +179,7 @@ static int parse_multibulk(resp_parser *p, const char *buf, size_t len,
 		}
 		int64_t blen;
 		const char *digits = buf + pos + 1;
-		if (!parse_ll(digits, (size_t)(nl - digits), &blen) ||
+		if (!resp_string2ll(digits, (size_t)(nl - digits), &blen) ||
 		    blen < 0 || blen > lim->max_bulk_len)
 			return fail(p, "Protocol error: invalid bulk length");
 		if (!p->authenticated && blen > lim->unauth_bulk)

@@ -72,6 +72,11 @@ void resp_parser_free(resp_parser *p);
  * RESP_* codes above. */
 int resp_parse(resp_parser *p, const char *buf, size_t len, size_t *consumed);
 
+/* Parses s[0..n) as a decimal int64 with Redis's string2ll rules: an
+ * optional '-', digits, no spaces, no '+', no leading zeros, no overflow.
+ * Returns true and sets *out, or false. */
+bool resp_string2ll(const char *s, size_t n, int64_t *out);
+
 /* Splits one line into arguments with the inline-command rules (spaces
  * separate; "double" and 'single' quotes as redis-cli and redis.conf use
  * them).  On RESP_OK the words are in p->argc / argv / argv_len (copies in
