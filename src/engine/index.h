@@ -9,8 +9,9 @@
  *
  * Insertion is latch-free: claim a free slot as (tag, tentative), look for
  * another entry with the same tag, back off if there is one, else clear the
- * tentative bit.  An entry's address then only changes by CAS.  Entries are
- * never removed (compaction, later, may).
+ * tentative bit.  An entry's address then only changes by CAS.  An entry
+ * is removed (CAS to zero) only by fkv_sweep, once every key behind it is
+ * deleted or expired (scan.c).
  *
  * Growth doubles the table without stopping anyone:
  *   REST -> PREPARE: a new table is allocated; an epoch action moves to

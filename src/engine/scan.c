@@ -1,5 +1,6 @@
 /*
- * scan.c - visiting every live key through the hash index (fkv_scan).
+ * scan.c - visiting every live key through the hash index (fkv_scan), and
+ * the sweep that takes dead keys out of it (fkv_sweep).
  *
  * The cursor is a bucket number walked in reverse-binary order (Redis's
  * dictScan): incrementing the reversed bits means that when the table
@@ -27,6 +28,15 @@ static uint64_t rev64(uint64_t v)
 	v = ((v >> 16) & UINT64_C(0x0000ffff0000ffff)) |
 	    ((v & UINT64_C(0x0000ffff0000ffff)) << 16);
 	return (v >> 32) | (v << 32);
+}
+
+/* The cursor that follows bucket cursor v in a table with this mask. */
+static uint64_t next_cursor(uint64_t v, uint64_t mask)
+{
+	v |= ~mask;
+	v = rev64(v);
+	v++;
+	return rev64(v);
 }
 
 /* True if `addr` is the first record with its key on the chain from
@@ -112,11 +122,227 @@ int fkv_scan(fkv_session *s, uint64_t *cursor, uint64_t buckets, fkv_scan_cb cb,
 		while (fkv__index_enter(&s->store->index, v, &t) != 0)
 			fkv_refresh(s);
 		scan_bucket(s, t, v & t->mask, cb, ctx);
-		v |= ~t->mask;
-		v = rev64(v);
-		v++;
-		v = rev64(v);
+		v = next_cursor(v, t->mask);
 	} while (v != 0 && --buckets > 0);
 	*cursor = v;
+	return FKV_OK;
+}
+
+/* ---- The sweep --------------------------------------------------------
+ *
+ * An index entry is dropped when every key it leads to is dead: the
+ * newest record of each key (among the records hashing to this bucket) is
+ * a tombstone or has expired.  Dropping means a CAS of the entry from the
+ * value the chain was read under to 0, so it fails, harmlessly, if a
+ * writer published a record meanwhile; a later writer of one of those keys
+ * creates a new entry whose chain starts afresh.
+ *
+ * CAS alone does not cover writers that change a record in place (an
+ * upsert may revive a tombstone or an expired record without touching the
+ * entry).  Such writers lock the record, so the sweep locks every newest
+ * record at or above safe_read_only (below it nobody writes in place; see
+ * ops.c) before it judges them, holds the locks across the CAS and seals
+ * the records before unlocking: a writer that was waiting then finds them
+ * sealed and starts over, as after any publish.  Locks are taken in chain
+ * order, which is descending address order, and every other lock holder
+ * holds one lock at a time, so two sweepers cannot deadlock.
+ *
+ * When an entry cannot be dropped (a live key shares it), expired records
+ * in the mutable region are marked deleted in place, as fkv_delete would;
+ * expired records elsewhere are left as they are (still hidden from
+ * readers) until their entry can go.  A key is counted as reclaimed when it
+ * is marked deleted or when the entry holding it is dropped, never twice.
+ */
+
+/* Newest records examined per entry; an entry leading to more keys, or a
+ * chain longer than SWEEP_MAX_CHAIN records, is left in the index. */
+#define SWEEP_MAX_KEYS 32
+#define SWEEP_MAX_CHAIN 256
+
+struct sweep_rec {
+	struct fkv__record *r;
+	uint64_t addr;
+	bool locked;
+	bool tombstone;
+	bool expired;
+	int64_t expire_ms;
+};
+
+struct sweep_out {
+	fkv_scan_cb cb;
+	void *ctx;
+	uint64_t reclaimed;
+	uint64_t dropped;
+};
+
+static void sweep_report(struct sweep_out *out, struct sweep_rec *x)
+{
+	out->reclaimed++;
+	if (out->cb != NULL) {
+		uint64_t h = fkv__rec_header(x->r);
+		out->cb(out->ctx, fkv__rec_key(x->r, h), x->r->key_len,
+			x->expire_ms);
+	}
+}
+
+static void sweep_unlock(struct sweep_rec *recs, int n, bool seal)
+{
+	for (int i = 0; i < n; i++) {
+		if (!recs[i].locked)
+			continue;
+		if (seal)
+			atomic_fetch_or_explicit(&recs[i].r->header,
+						 FKV__REC_SEALED,
+						 memory_order_release);
+		fkv__rec_unlock_excl(recs[i].r);
+	}
+}
+
+/* Only the owning thread writes a counter (see fkv__stat_inc). */
+static void stat_dec(fkv_session *s, int k)
+{
+	atomic_store_explicit(
+		&s->stats[k],
+		atomic_load_explicit(&s->stats[k], memory_order_relaxed) - 1,
+		memory_order_relaxed);
+}
+
+static void sweep_entry(fkv_session *s, struct fkv__table *t, uint64_t b,
+			_Atomic uint64_t *slot, uint64_t e,
+			struct sweep_out *out)
+{
+	struct fkv__hlog *l = &s->store->hlog;
+	uint64_t begin = fkv__hlog_load(&l->begin);
+	uint64_t mem_head = fkv__hlog_load(&l->head);
+	uint64_t safe_ro = fkv__hlog_load(&l->safe_read_only);
+	uint64_t ro = fkv__hlog_load(&l->read_only);
+	struct sweep_rec recs[SWEEP_MAX_KEYS];
+	int n = 0, walked = 0;
+	bool droppable = true;
+
+	/* Collect the newest record of each key of this bucket. */
+	uint64_t a = fkv__entry_addr(e);
+	while (a >= mem_head) {
+		if (++walked > SWEEP_MAX_CHAIN) {
+			droppable = false;
+			break;
+		}
+		struct fkv__record *r =
+			(struct fkv__record *)fkv__hlog_ptr(l, a);
+		uint64_t h = fkv__rec_header(r);
+		if (!(h & FKV__REC_INVALID) &&
+		    (fkv__hash(fkv__rec_key(r, h), r->key_len) & t->mask) ==
+			    b) {
+			bool seen = false;
+			for (int i = 0; i < n && !seen; i++)
+				seen = fkv__rec_key_eq(
+					recs[i].r, fkv__rec_header(recs[i].r),
+					fkv__rec_key(r, h), r->key_len);
+			if (!seen) {
+				if (n == SWEEP_MAX_KEYS) {
+					droppable = false;
+					break;
+				}
+				recs[n++] =
+					(struct sweep_rec){.r = r, .addr = a};
+			}
+		}
+		a = fkv__hdr_prev(h);
+	}
+	/* The rest of the chain would be on disk: nothing to judge it by. */
+	if (a >= begin && a < mem_head)
+		droppable = false;
+
+	/* Lock what may be written in place, then judge each key. */
+	bool any_live = false;
+	for (int i = 0; i < n; i++) {
+		struct sweep_rec *x = &recs[i];
+		if (x->addr >= safe_ro) {
+			fkv__rec_lock_excl(x->r);
+			x->locked = true;
+		}
+		uint64_t h = fkv__rec_header(x->r);
+		if (h & FKV__REC_SEALED) {
+			/* Superseded since the walk: the entry has changed. */
+			sweep_unlock(recs, i + 1, false);
+			return;
+		}
+		x->tombstone = (h & FKV__REC_TOMBSTONE) != 0;
+		x->expire_ms = fkv__rec_expire_ms(x->r, h);
+		x->expired = !x->tombstone && x->expire_ms != 0 &&
+			     x->expire_ms <= s->now_ms;
+		if (!x->tombstone && !x->expired)
+			any_live = true;
+	}
+
+	if (droppable && !any_live) {
+		uint64_t expect = e;
+		if (atomic_compare_exchange_strong_explicit(
+			    slot, &expect, 0, memory_order_acq_rel,
+			    memory_order_acquire)) {
+			out->dropped++;
+			stat_dec(s, FKV__ST_INDEX_ENTRIES);
+			for (int i = 0; i < n; i++)
+				if (recs[i].expired)
+					sweep_report(out, &recs[i]);
+			sweep_unlock(recs, n, true);
+			return;
+		}
+	}
+
+	/* The entry stays: mark its expired mutable records deleted. */
+	for (int i = 0; i < n; i++) {
+		struct sweep_rec *x = &recs[i];
+		if (x->expired && x->locked && x->addr >= ro) {
+			atomic_fetch_or_explicit(&x->r->header,
+						 FKV__REC_TOMBSTONE,
+						 memory_order_release);
+			sweep_report(out, x);
+		}
+	}
+	sweep_unlock(recs, n, false);
+}
+
+static void sweep_bucket(fkv_session *s, struct fkv__table *t, uint64_t b,
+			 struct sweep_out *out)
+{
+	struct fkv__bucket *bk = &t->buckets[b];
+	for (;;) {
+		for (int i = 0; i < FKV__BUCKET_ENTRIES; i++) {
+			uint64_t e = atomic_load_explicit(&bk->entries[i],
+							  memory_order_acquire);
+			if (e == 0 || (e & FKV__ENTRY_TENTATIVE))
+				continue;
+			sweep_entry(s, t, b, &bk->entries[i], e, out);
+		}
+		uint64_t o = atomic_load_explicit(&bk->overflow,
+						  memory_order_acquire);
+		if (o == 0)
+			return;
+		bk = fkv__index_ovf_bucket(t, o);
+	}
+}
+
+int fkv_sweep(fkv_session *s, uint64_t *cursor, uint64_t buckets,
+	      fkv_scan_cb cb, void *ctx, fkv_sweep_result *res)
+{
+	/* A fresh clock, so that what expired by now is judged expired. */
+	fkv_refresh(s);
+	struct sweep_out out = {.cb = cb, .ctx = ctx};
+	uint64_t v = *cursor;
+	if (buckets == 0)
+		buckets = 1;
+	do {
+		struct fkv__table *t;
+		while (fkv__index_enter(&s->store->index, v, &t) != 0)
+			fkv_refresh(s);
+		sweep_bucket(s, t, v & t->mask, &out);
+		v = next_cursor(v, t->mask);
+	} while (v != 0 && --buckets > 0);
+	*cursor = v;
+	if (res != NULL) {
+		res->expired = out.reclaimed;
+		res->entries_dropped = out.dropped;
+	}
 	return FKV_OK;
 }
