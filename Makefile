@@ -34,6 +34,8 @@ ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 RESP_SRCS := $(wildcard src/resp/*.c)
 SERVER_SRCS := $(wildcard src/*.c src/commands/*.c)
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
+# The server's objects but main.o, for the unit tests (libserver.a).
+LIBSERVER_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(SERVER_OBJS))
 NET_SRCS := $(wildcard src/net/*.c)
 NET_OBJS := $(NET_SRCS:%.c=$(BUILD)/obj/%.o)
 RESP_OBJS := $(RESP_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -44,6 +46,7 @@ BENCH_OBJS := $(BUILD)/obj/bench/engine_bench.o
 LIBFASTER := $(BUILD)/libfaster.a
 LIBRESP := $(BUILD)/libresp.a
 LIBNET := $(BUILD)/libnet.a
+LIBSERVER := $(BUILD)/libserver.a
 UNIT_TESTS := $(BUILD)/unit-tests
 ENGINE_BENCH := $(BUILD)/engine-bench
 SERVER := $(BUILD)/redis-faster
@@ -99,8 +102,15 @@ $(LIBNET): $(NET_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(UNIT_TESTS): $(TEST_OBJS) $(LIBFASTER) $(LIBRESP) $(LIBNET)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIBFASTER) $(LIBRESP) $(LIBNET) \
+$(LIBSERVER): $(LIBSERVER_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+# libserver and libnet need each other: link them as a group.
+$(UNIT_TESTS): $(TEST_OBJS) $(LIBSERVER) $(LIBFASTER) $(LIBRESP) $(LIBNET)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) -Wl,--start-group $(LIBSERVER) \
+		$(LIBNET) -Wl,--end-group $(LIBFASTER) $(LIBRESP) \
 		$(TEST_LIB) \
 		$(LIBS) -lm
 

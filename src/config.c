@@ -6,7 +6,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,83 +25,318 @@ static const struct cfg_enum loglevels[] = {{"debug", 0},   {"verbose", 1},
 					    {"notice", 2},  {"warning", 3},
 					    {"nothing", 4}, {NULL, 0}};
 
+/* In the order Redis lists them in its error message. */
+static const struct cfg_enum maxmemory_policies[] = {
+	{"volatile-lru", 0},   {"volatile-lfu", 1}, {"volatile-random", 2},
+	{"volatile-ttl", 3},   {"allkeys-lru", 4},  {"allkeys-lfu", 5},
+	{"allkeys-random", 6}, {"noeviction", 7},   {NULL, 0}};
+
+static const struct cfg_enum fsync_policies[] = {
+	{"everysec", 1}, {"always", 2}, {"no", 0}, {NULL, 0}};
+
+static const struct cfg_enum debug_modes[] = {{"no", CFG_DEBUG_NO},
+					      {"yes", CFG_DEBUG_YES},
+					      {"local", CFG_DEBUG_LOCAL},
+					      {NULL, 0}};
+
 static const char *check_obl(rf_config *cfg);
+static const char *check_save(rf_config *cfg);
+static const char *check_appendonly(rf_config *cfg);
+static const char *check_cluster(rf_config *cfg);
+static const char *check_daemonize(rf_config *cfg);
+static const char *check_maxclients(rf_config *cfg);
 
 /* Keep in the order of docs/CONFIG.md and redis-faster.conf. */
 const cfg_option cfg_options[] = {
-	{"bind", CFG_STRING, OFF(bind), 0, 0, "127.0.0.1", false, NULL, NULL,
-	 "addresses to listen on, separated by spaces (IPv4 or IPv6)"},
-	{"port", CFG_INT, OFF(port), 0, 65535, "6379", false, NULL, NULL,
-	 "TCP port; 0 disables TCP"},
-	{"unixsocket", CFG_STRING, OFF(unixsocket), 0, 0, "", false, NULL, NULL,
-	 "path of a unix socket to listen on as well (empty: none)"},
-	{"unixsocketperm", CFG_INT, OFF(unixsocketperm), 0, 0777, "0", false,
-	 NULL, NULL, "permissions of the unix socket, octal (0: umask)"},
-	{"tcp-backlog", CFG_INT, OFF(tcp_backlog), 0, 65535, "511", false, NULL,
-	 NULL, "listen() backlog"},
-	{"tcp-keepalive", CFG_INT, OFF(tcp_keepalive), 0, INT32_MAX, "300",
-	 true, NULL, NULL, "TCP keepalive interval in seconds (0: off)"},
-	{"timeout", CFG_INT, OFF(timeout), 0, INT32_MAX, "0", true, NULL, NULL,
-	 "close a client idle for this many seconds (0: never)"},
-	{"protected-mode", CFG_BOOL, OFF(protected_mode), 0, 1, "yes", true,
-	 NULL, NULL,
-	 "with no password, accept only loopback and unix-socket clients"},
-	{"io-threads", CFG_INT, OFF(io_threads), 0, 128, "0", false, NULL, NULL,
-	 "worker threads, each with its own event loop (0: one per core)"},
-	{"maxclients", CFG_INT, OFF(maxclients), 1, 1000000, "10000", true,
-	 NULL, NULL, "most clients connected at once"},
-	{"proto-max-bulk-len", CFG_MEMORY, OFF(proto_max_bulk_len), 1024,
-	 INT64_MAX, "512mb", true, NULL, NULL,
-	 "largest bulk string a request may carry"},
-	{"client-query-buffer-limit", CFG_MEMORY,
-	 OFF(client_query_buffer_limit), 1024 * 1024, INT64_MAX, "1gb", true,
-	 NULL, NULL, "largest query buffer of one client"},
-	{"client-output-buffer-limit", CFG_STRING,
-	 OFF(client_output_buffer_limit), 0, 0,
-	 "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60", true, NULL,
-	 check_obl,
-	 "per class: hard limit, soft limit, soft seconds (normal clients: "
-	 "hard limit enforced)"},
-	{"requirepass", CFG_STRING, OFF(requirepass), 0, 0, "", true, NULL,
-	 NULL, "password clients must AUTH with (empty: none)"},
-	{"databases", CFG_INT, OFF(databases), 1, 256, "16", false, NULL, NULL,
-	 "number of databases (SELECT 0..databases-1)"},
-	{"dir", CFG_STRING, OFF(dir), 0, 0, "./data", false, NULL, NULL,
-	 "data directory (created at start if missing)"},
-	{"logfile", CFG_STRING, OFF(logfile), 0, 0, "", false, NULL, NULL,
-	 "log file (empty: standard output)"},
-	{"loglevel", CFG_ENUM, OFF(loglevel), 0, 0, "notice", true, loglevels,
-	 NULL, "debug, verbose, notice, warning or nothing"},
-	{"pidfile", CFG_STRING, OFF(pidfile), 0, 0, "", false, NULL, NULL,
-	 "write the process id here (empty: no file)"},
-	{"daemonize", CFG_BOOL, OFF(daemonize), 0, 1, "no", false, NULL, NULL,
-	 "accepted for compatibility; only 'no' is supported"},
-	{"save", CFG_STRING, OFF(save), 0, 0, "", true, NULL, NULL,
-	 "autosave points (persistence is not built yet: must stay empty)"},
-	{"appendonly", CFG_BOOL, OFF(appendonly), 0, 1, "no", true, NULL, NULL,
-	 "append-only file (not built yet: must stay 'no')"},
-	{"hz", CFG_INT, OFF(hz), 1, 500, "10", true, NULL, NULL,
-	 "background tasks (expiry sweep, timeouts) per second"},
-	{"index-size", CFG_MEMORY, OFF(index_size), 64 * 1024, INT64_MAX,
-	 "64mb", false, NULL, NULL,
-	 "engine hash index size (64-byte buckets; rounded to a power of two; "
-	 "grows online)"},
-	{"log-memory-size", CFG_MEMORY, OFF(log_memory_size), 1024 * 1024,
-	 INT64_MAX, "1gb", false, NULL, NULL,
-	 "engine log memory (rounded down to a power of two); until the disk "
-	 "tier exists this bounds the data set"},
-	{"log-page-size", CFG_MEMORY, OFF(log_page_size), 4096, 1 << 30, "32mb",
-	 false, NULL, NULL,
-	 "engine log page size (a power of two); the largest record"},
-	{"log-mutable-percent", CFG_INT, OFF(log_mutable_percent), 1, 100, "90",
-	 false, NULL, NULL, "share of log memory updated in place"},
-	{"hugepages", CFG_BOOL, OFF(hugepages), 0, 1, "yes", false, NULL, NULL,
-	 "ask for transparent huge pages for the index and the log"},
-	{"index-auto-grow", CFG_BOOL, OFF(index_auto_grow), 0, 1, "yes", false,
-	 NULL, NULL, "double the index online when it gets crowded"},
+	/* ---- network ---- */
+	{.name = "bind",
+	 .type = CFG_STRING,
+	 .offset = OFF(bind),
+	 .def = "127.0.0.1",
+	 .multi_word = true,
+	 .doc = "addresses to listen on, separated by spaces (IPv4 or IPv6; "
+		"'*' for all, a leading '-' makes one optional)"},
+	{.name = "port",
+	 .type = CFG_INT,
+	 .offset = OFF(port),
+	 .max = 65535,
+	 .def = "6379",
+	 .doc = "TCP port; 0 disables TCP"},
+	{.name = "unixsocket",
+	 .type = CFG_STRING,
+	 .offset = OFF(unixsocket),
+	 .def = "",
+	 .doc = "path of a unix socket to listen on as well (empty: none)"},
+	{.name = "unixsocketperm",
+	 .type = CFG_INT,
+	 .offset = OFF(unixsocketperm),
+	 .max = 0777,
+	 .def = "0",
+	 .octal = true,
+	 .doc = "permissions of the unix socket, octal (0: as the umask "
+		"leaves them)"},
+	{.name = "protected-mode",
+	 .type = CFG_BOOL,
+	 .offset = OFF(protected_mode),
+	 .max = 1,
+	 .def = "yes",
+	 .mutable_ = true,
+	 .doc = "with no password set, accept only loopback and unix-socket "
+		"clients"},
+	{.name = "tcp-backlog",
+	 .type = CFG_INT,
+	 .offset = OFF(tcp_backlog),
+	 .max = 65535,
+	 .def = "511",
+	 .doc = "listen() backlog"},
+	{.name = "tcp-keepalive",
+	 .type = CFG_INT,
+	 .offset = OFF(tcp_keepalive),
+	 .max = INT32_MAX,
+	 .def = "300",
+	 .mutable_ = true,
+	 .doc = "TCP keepalive interval in seconds for new clients (0: off)"},
+	{.name = "timeout",
+	 .type = CFG_INT,
+	 .offset = OFF(timeout),
+	 .max = INT32_MAX,
+	 .def = "0",
+	 .mutable_ = true,
+	 .doc = "close a client idle for this many seconds (0: never)"},
+	{.name = "io-threads",
+	 .type = CFG_INT,
+	 .offset = OFF(io_threads),
+	 .max = 128,
+	 .def = "0",
+	 .doc = "worker threads, each with its own event loop and its own "
+		"clients (0: one per core)"},
+	/* ---- general ---- */
+	{.name = "daemonize",
+	 .type = CFG_BOOL,
+	 .offset = OFF(daemonize),
+	 .max = 1,
+	 .def = "no",
+	 .check = check_daemonize,
+	 .doc = "accepted for compatibility; only 'no' is supported (run "
+		"under a supervisor)"},
+	{.name = "pidfile",
+	 .type = CFG_STRING,
+	 .offset = OFF(pidfile),
+	 .def = "",
+	 .doc = "write the process id to this file (empty: no file)"},
+	{.name = "loglevel",
+	 .type = CFG_ENUM,
+	 .offset = OFF(loglevel),
+	 .def = "notice",
+	 .mutable_ = true,
+	 .enums = loglevels,
+	 .doc = "debug, verbose, notice, warning or nothing"},
+	{.name = "logfile",
+	 .type = CFG_STRING,
+	 .offset = OFF(logfile),
+	 .def = "",
+	 .doc = "log file (empty: standard output)"},
+	{.name = "databases",
+	 .type = CFG_INT,
+	 .offset = OFF(databases),
+	 .min = 1,
+	 .max = 256,
+	 .def = "16",
+	 .doc = "number of databases (SELECT 0 .. databases-1)"},
+	{.name = "dir",
+	 .type = CFG_STRING,
+	 .offset = OFF(dir),
+	 .def = "./data",
+	 .doc = "data directory (created at start if missing)"},
+	{.name = "hz",
+	 .type = CFG_INT,
+	 .offset = OFF(hz),
+	 .min = 1,
+	 .max = 500,
+	 .def = "10",
+	 .mutable_ = true,
+	 .doc = "background tasks (expiry sweep, idle timeouts, statistics) "
+		"per second, per worker"},
+	/* ---- security ---- */
+	{.name = "requirepass",
+	 .type = CFG_STRING,
+	 .offset = OFF(requirepass),
+	 .def = "",
+	 .mutable_ = true,
+	 .doc = "password of the default user: clients must AUTH (empty: "
+		"none); connected clients stay authenticated when it changes"},
+	{.name = "enable-debug-command",
+	 .type = CFG_ENUM,
+	 .offset = OFF(enable_debug_command),
+	 .def = "no",
+	 .enums = debug_modes,
+	 .doc = "allow DEBUG: no, yes, or local (loopback and unix-socket "
+		"clients only)"},
+	/* ---- clients and limits ---- */
+	{.name = "maxclients",
+	 .type = CFG_INT,
+	 .offset = OFF(maxclients),
+	 .min = 1,
+	 .max = 1000000,
+	 .def = "10000",
+	 .mutable_ = true,
+	 .check = check_maxclients,
+	 .doc = "most clients connected at once; CONFIG SET may lower it, "
+		"or raise it up to the value the server started with"},
+	{.name = "proto-max-bulk-len",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(proto_max_bulk_len),
+	 .min = 1024,
+	 .max = INT64_MAX,
+	 .def = "512mb",
+	 .doc = "largest bulk string a request may carry (fixed at start)"},
+	{.name = "client-query-buffer-limit",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(client_query_buffer_limit),
+	 .min = 1024 * 1024,
+	 .max = INT64_MAX,
+	 .def = "1gb",
+	 .mutable_ = true,
+	 .doc = "largest query buffer of one client; a client over it is "
+		"closed"},
+	{.name = "client-output-buffer-limit",
+	 .type = CFG_STRING,
+	 .offset = OFF(client_output_buffer_limit),
+	 .def = "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60",
+	 .mutable_ = true,
+	 .multi_word = true,
+	 .check = check_obl,
+	 .doc = "per class: hard limit, soft limit, soft seconds; the normal "
+		"class's hard limit is enforced (a value replaces all "
+		"classes)"},
+	/* ---- memory management ---- */
+	{.name = "maxmemory",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(maxmemory),
+	 .max = INT64_MAX,
+	 .def = "0",
+	 .mutable_ = true,
+	 .doc = "accepted and reported, not enforced yet: the engine's "
+		"log-memory-size bounds the data set"},
+	{.name = "maxmemory-policy",
+	 .type = CFG_ENUM,
+	 .offset = OFF(maxmemory_policy),
+	 .def = "noeviction",
+	 .mutable_ = true,
+	 .enums = maxmemory_policies,
+	 .doc = "accepted and reported, not enforced yet: nothing is evicted "
+		"(a full log fails writes, as noeviction does)"},
+	{.name = "maxmemory-samples",
+	 .type = CFG_INT,
+	 .offset = OFF(maxmemory_samples),
+	 .min = 1,
+	 .max = 64,
+	 .def = "5",
+	 .mutable_ = true,
+	 .doc = "accepted and reported, not used yet"},
+	/* ---- persistence (not built yet) ---- */
+	{.name = "save",
+	 .type = CFG_STRING,
+	 .offset = OFF(save),
+	 .def = "",
+	 .mutable_ = true,
+	 .multi_word = true,
+	 .check = check_save,
+	 .doc = "snapshot points: persistence is not built yet, so it must "
+		"stay empty"},
+	{.name = "appendonly",
+	 .type = CFG_BOOL,
+	 .offset = OFF(appendonly),
+	 .max = 1,
+	 .def = "no",
+	 .mutable_ = true,
+	 .check = check_appendonly,
+	 .doc = "append-only file: not built yet, so it must stay 'no'"},
+	{.name = "appendfsync",
+	 .type = CFG_ENUM,
+	 .offset = OFF(appendfsync),
+	 .def = "everysec",
+	 .mutable_ = true,
+	 .enums = fsync_policies,
+	 .doc = "accepted and reported, not used until the append-only file "
+		"exists"},
+	{.name = "dbfilename",
+	 .type = CFG_STRING,
+	 .offset = OFF(dbfilename),
+	 .def = "dump.rdb",
+	 .mutable_ = true,
+	 .doc = "accepted and reported, not used until snapshots exist"},
+	/* ---- replication and cluster (neither exists) ---- */
+	{.name = "replica-read-only",
+	 .alias = "slave-read-only",
+	 .type = CFG_BOOL,
+	 .offset = OFF(replica_read_only),
+	 .max = 1,
+	 .def = "yes",
+	 .mutable_ = true,
+	 .doc = "accepted and reported; the server is always a master"},
+	{.name = "cluster-enabled",
+	 .type = CFG_BOOL,
+	 .offset = OFF(cluster_enabled),
+	 .max = 1,
+	 .def = "no",
+	 .check = check_cluster,
+	 .doc = "cluster mode is not supported: must stay 'no'"},
+	/* ---- engine ---- */
+	{.name = "index-size",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(index_size),
+	 .min = 64 * 1024,
+	 .max = INT64_MAX,
+	 .def = "64mb",
+	 .doc = "engine hash index size (64-byte buckets; rounded down to a "
+		"power of two; grows online)"},
+	{.name = "log-memory-size",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(log_memory_size),
+	 .min = 1024 * 1024,
+	 .max = INT64_MAX,
+	 .def = "1gb",
+	 .doc = "engine log memory (rounded down to a power of two); until "
+		"the disk tier exists this bounds the data set"},
+	{.name = "log-page-size",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(log_page_size),
+	 .min = 4096,
+	 .max = 1 << 30,
+	 .def = "32mb",
+	 .doc = "engine log page size (rounded down to a power of two); the "
+		"largest record"},
+	{.name = "log-mutable-percent",
+	 .type = CFG_INT,
+	 .offset = OFF(log_mutable_percent),
+	 .min = 1,
+	 .max = 100,
+	 .def = "90",
+	 .doc = "share of log memory updated in place"},
+	{.name = "hugepages",
+	 .type = CFG_BOOL,
+	 .offset = OFF(hugepages),
+	 .max = 1,
+	 .def = "yes",
+	 .doc = "ask for transparent huge pages for the index and the log"},
+	{.name = "index-auto-grow",
+	 .type = CFG_BOOL,
+	 .offset = OFF(index_auto_grow),
+	 .max = 1,
+	 .def = "yes",
+	 .doc = "double the index online when it gets crowded"},
 };
 
 const size_t cfg_noptions = sizeof(cfg_options) / sizeof(cfg_options[0]);
+
+/* The largest maxclients CONFIG SET may ask for: the value the server
+ * started with, since the worker event loops were sized for it.  Taken at
+ * the first CONFIG SET (the first cfg_set with running), before which
+ * maxclients cannot have changed at run time. */
+static int64_t maxclients_ceiling = -1;
+/* True while cfg_set applies a CONFIG SET (callers serialize those). */
+static bool setting_live;
 
 static int64_t *int_field(rf_config *cfg, const cfg_option *o)
 {
@@ -113,15 +350,21 @@ static char **str_field(rf_config *cfg, const cfg_option *o)
 
 const cfg_option *cfg_find(const char *name)
 {
-	for (size_t i = 0; i < cfg_noptions; i++)
-		if (strcasecmp(cfg_options[i].name, name) == 0)
-			return &cfg_options[i];
+	for (size_t i = 0; i < cfg_noptions; i++) {
+		const cfg_option *o = &cfg_options[i];
+		if (strcasecmp(o->name, name) == 0 ||
+		    (o->alias != NULL && strcasecmp(o->alias, name) == 0))
+			return o;
+	}
 	return NULL;
 }
 
-/* Redis's memtoll: b, k (1000), kb (1024), m, mb, g, gb; case-insensitive. */
+/* Redis's memtoull: digits then b, k (1000), kb (1024), m, mb, g, gb, any
+ * case; no sign. */
 static bool parse_memory(const char *s, int64_t *out)
 {
+	if (!isdigit((unsigned char)s[0]))
+		return false;
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
@@ -146,7 +389,7 @@ static bool parse_memory(const char *s, int64_t *out)
 		else
 			return false;
 	}
-	if (v != 0 && (v > INT64_MAX / mul || v < INT64_MIN / mul))
+	if (v > INT64_MAX / mul)
 		return false;
 	*out = v * mul;
 	return true;
@@ -170,15 +413,15 @@ static const char *check_obl(rf_config *cfg)
 	const char *s = cfg->client_output_buffer_limit;
 	char cls[32], hard[32], soft[32], secs[32];
 	int used = 0;
-	cfg->obl_normal_hard = 0;
+	int64_t normal = 0;
 	while (sscanf(s, "%31s %31s %31s %31s%n", cls, hard, soft, secs,
 		      &used) == 4) {
 		int64_t h, so, se;
 		if (!parse_memory(hard, &h) || !parse_memory(soft, &so) ||
-		    !parse_int(secs, &se, false) || h < 0 || so < 0 || se < 0)
+		    !parse_int(secs, &se, false) || se < 0)
 			return "Invalid argument";
 		if (strcasecmp(cls, "normal") == 0)
-			cfg->obl_normal_hard = h;
+			normal = h;
 		else if (strcasecmp(cls, "replica") != 0 &&
 			 strcasecmp(cls, "slave") != 0 &&
 			 strcasecmp(cls, "pubsub") != 0)
@@ -188,9 +431,65 @@ static const char *check_obl(rf_config *cfg)
 	}
 	while (isspace((unsigned char)*s))
 		s++;
-	return *s == '\0' ? NULL
-			  : "Wrong number of arguments in buffer limit "
-			    "configuration.";
+	if (*s != '\0')
+		return "Wrong number of arguments in buffer limit "
+		       "configuration.";
+	__atomic_store_n(&cfg->obl_normal_hard, normal, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static const char *check_save(rf_config *cfg)
+{
+	for (const char *s = cfg->save; *s; s++)
+		if (!isspace((unsigned char)*s))
+			return "persistence is not built yet: save must be "
+			       "empty";
+	return NULL;
+}
+
+static const char *check_appendonly(rf_config *cfg)
+{
+	return cfg->appendonly ? "the append-only file is not built yet: "
+				 "appendonly must be no"
+			       : NULL;
+}
+
+static const char *check_cluster(rf_config *cfg)
+{
+	return cfg->cluster_enabled ? "cluster mode is not supported" : NULL;
+}
+
+static const char *check_daemonize(rf_config *cfg)
+{
+	return cfg->daemonize ? "daemonize yes is not supported; run the "
+				"server under a supervisor"
+			      : NULL;
+}
+
+static const char *check_maxclients(rf_config *cfg)
+{
+	if (setting_live && maxclients_ceiling > 0 &&
+	    cfg->maxclients > maxclients_ceiling)
+		return "The event loop API used by Redis is not able to handle "
+		       "the specified number of clients";
+	return NULL;
+}
+
+/* Stores v in a numeric field, runs the option's check and puts the old
+ * value back if it fails. */
+static int store_int(rf_config *cfg, const cfg_option *o, int64_t v, char *err,
+		     size_t errlen)
+{
+	int64_t *f = int_field(cfg, o);
+	int64_t old = cfg_get_int(f);
+	__atomic_store_n(f, v, __ATOMIC_RELAXED);
+	const char *bad = o->check ? o->check(cfg) : NULL;
+	if (bad != NULL) {
+		__atomic_store_n(f, old, __ATOMIC_RELAXED);
+		snprintf(err, errlen, "%s", bad);
+		return -1;
+	}
+	return 0;
 }
 
 static int set_one(rf_config *cfg, const cfg_option *o, const char *v,
@@ -207,18 +506,17 @@ static int set_one(rf_config *cfg, const cfg_option *o, const char *v,
 			snprintf(err, errlen, "argument must be 'yes' or 'no'");
 			return -1;
 		}
-		__atomic_store_n(int_field(cfg, o), n, __ATOMIC_RELAXED);
-		return 0;
+		return store_int(cfg, o, n, err, errlen);
 	case CFG_INT:
 	case CFG_MEMORY: {
-		bool ok = o->type == CFG_MEMORY
-				  ? parse_memory(v, &n)
-				  : parse_int(v, &n,
-					      o->offset == OFF(unixsocketperm));
-		if (!ok) {
+		if (o->type == CFG_MEMORY && !parse_memory(v, &n)) {
 			snprintf(err, errlen,
-				 "argument couldn't be parsed into "
-				 "an integer");
+				 "argument must be a memory value");
+			return -1;
+		}
+		if (o->type == CFG_INT && !parse_int(v, &n, o->octal)) {
+			snprintf(err, errlen,
+				 "argument couldn't be parsed into an integer");
 			return -1;
 		}
 		if (n < o->min || n > o->max) {
@@ -228,21 +526,21 @@ static int set_one(rf_config *cfg, const cfg_option *o, const char *v,
 				 o->min, o->max);
 			return -1;
 		}
-		__atomic_store_n(int_field(cfg, o), n, __ATOMIC_RELAXED);
-		return 0;
+		return store_int(cfg, o, n, err, errlen);
 	}
-	case CFG_ENUM:
-		for (const struct cfg_enum *e = o->enums; e->name; e++) {
-			if (strcasecmp(e->name, v) == 0) {
-				__atomic_store_n(int_field(cfg, o), e->value,
-						 __ATOMIC_RELAXED);
-				return 0;
-			}
-		}
-		snprintf(err, errlen,
-			 "argument(s) must be one of the following: "
-			 "debug, verbose, notice, warning, nothing");
+	case CFG_ENUM: {
+		for (const struct cfg_enum *e = o->enums; e->name; e++)
+			if (strcasecmp(e->name, v) == 0)
+				return store_int(cfg, o, e->value, err, errlen);
+		size_t k = (size_t)snprintf(
+			err, errlen,
+			"argument(s) must be one of the following: ");
+		for (const struct cfg_enum *e = o->enums; e->name && k < errlen;
+		     e++)
+			k += (size_t)snprintf(err + k, errlen - k, "%s%s",
+					      e->name, e[1].name ? ", " : "");
 		return -1;
+	}
 	case CFG_STRING: {
 		char *copy = strdup(v);
 		if (copy == NULL) {
@@ -255,8 +553,8 @@ static int set_one(rf_config *cfg, const cfg_option *o, const char *v,
 		const char *bad = o->check ? o->check(cfg) : NULL;
 		if (bad != NULL) {
 			*str_field(cfg, o) = old;
-			if (o->check)
-				(void)o->check(cfg);
+			if (old != NULL)
+				(void)o->check(cfg); /* re-derive from old */
 			pthread_mutex_unlock(&cfg_lock);
 			free(copy);
 			snprintf(err, errlen, "%s", bad);
@@ -275,14 +573,26 @@ int cfg_set(rf_config *cfg, const char *name, const char *const *values,
 {
 	const cfg_option *o = cfg_find(name);
 	if (o == NULL) {
-		snprintf(err, errlen,
-			 "Unknown option or number of arguments "
-			 "for CONFIG SET - '%s'",
-			 name);
+		if (running)
+			snprintf(err, errlen,
+				 "Unknown option or number of arguments "
+				 "for CONFIG SET - '%s'",
+				 name);
+		else
+			snprintf(err, errlen,
+				 "Bad directive or wrong number of arguments");
 		return -1;
 	}
-	if (running && !o->mutable_) {
-		snprintf(err, errlen, "can't set immutable config");
+	if (running) {
+		if (!o->mutable_) {
+			snprintf(err, errlen, "can't set immutable config");
+			return -1;
+		}
+		if (maxclients_ceiling < 0)
+			maxclients_ceiling = cfg_get_int(&cfg->maxclients);
+	}
+	if (o->type != CFG_STRING && nvalues != 1) {
+		snprintf(err, errlen, "wrong number of arguments");
 		return -1;
 	}
 	/* Multi-word values (save, bind, client-output-buffer-limit) are
@@ -295,18 +605,18 @@ int cfg_set(rf_config *cfg, const char *name, const char *const *values,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	joined[0] = '\0';
+	size_t k = 0;
 	for (int i = 0; i < nvalues; i++) {
+		size_t n = strlen(values[i]);
 		if (i > 0)
-			strcat(joined, " ");
-		strcat(joined, values[i]);
+			joined[k++] = ' ';
+		memcpy(joined + k, values[i], n);
+		k += n;
 	}
-	if (o->type != CFG_STRING && nvalues != 1) {
-		free(joined);
-		snprintf(err, errlen, "wrong number of arguments");
-		return -1;
-	}
+	joined[k] = '\0';
+	setting_live = running;
 	int rc = set_one(cfg, o, joined, err, errlen);
+	setting_live = false;
 	free(joined);
 	return rc;
 }
@@ -356,19 +666,17 @@ size_t cfg_format(const rf_config *cfg, const cfg_option *o, char *out,
 		break;
 	case CFG_INT:
 	case CFG_MEMORY:
-		if (o->offset == OFF(unixsocketperm))
-			n = snprintf(out, cap, "%" PRIo64,
-				     cfg_get_int(int_field(c, o)));
-		else
-			n = snprintf(out, cap, "%" PRId64,
-				     cfg_get_int(int_field(c, o)));
+		n = snprintf(out, cap, o->octal ? "%" PRIo64 : "%" PRId64,
+			     cfg_get_int(int_field(c, o)));
 		break;
 	case CFG_ENUM: {
 		int64_t v = cfg_get_int(int_field(c, o));
 		const char *name = "";
 		for (const struct cfg_enum *e = o->enums; e->name; e++)
-			if (e->value == v)
+			if (e->value == v) {
 				name = e->name;
+				break;
+			}
 		n = snprintf(out, cap, "%s", name);
 		break;
 	}
@@ -451,14 +759,100 @@ int cfg_load_file(rf_config *cfg, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* ---- CONFIG REWRITE ----------------------------------------------------- */
+
+#define REWRITE_SIGNATURE "# Generated by CONFIG REWRITE"
+
+/* Writes one word so that the config reader gives it back unchanged: bare
+ * when it is plain, else in double quotes with escapes. */
+static void write_word(FILE *out, const char *w, size_t n)
+{
+	bool plain = n > 0;
+	for (size_t i = 0; i < n && plain; i++) {
+		unsigned char ch = (unsigned char)w[i];
+		if (ch <= ' ' || ch >= 127 || ch == '"' || ch == '\'' ||
+		    ch == '\\')
+			plain = false;
+	}
+	if (plain) {
+		fwrite(w, 1, n, out);
+		return;
+	}
+	fputc('"', out);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)w[i];
+		switch (ch) {
+		case '\\':
+			fputs("\\\\", out);
+			break;
+		case '"':
+			fputs("\\\"", out);
+			break;
+		case '\n':
+			fputs("\\n", out);
+			break;
+		case '\r':
+			fputs("\\r", out);
+			break;
+		case '\t':
+			fputs("\\t", out);
+			break;
+		default:
+			if (ch < ' ' || ch >= 127)
+				fprintf(out, "\\x%02x", ch);
+			else
+				fputc(ch, out);
+		}
+	}
+	fputc('"', out);
+}
+
+static void write_option(FILE *out, const rf_config *cfg, const cfg_option *o)
+{
+	char val[4096];
+	size_t n = cfg_format(cfg, o, val, sizeof(val));
+	fputs(o->name, out);
+	fputc(' ', out);
+	if (o->multi_word && n > 0) {
+		/* Words as Redis writes them: `save 3600 1`, `bind a b`. */
+		bool first = true;
+		for (char *save, *w = strtok_r(val, " ", &save); w;
+		     w = strtok_r(NULL, " ", &save)) {
+			if (!first)
+				fputc(' ', out);
+			write_word(out, w, strlen(w));
+			first = false;
+		}
+		if (first)
+			fputs("\"\"", out);
+	} else {
+		write_word(out, val, n);
+	}
+	fputc('\n', out);
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	if (copy == NULL)
+		return -1;
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 int cfg_rewrite(const rf_config *cfg, const char *path, char *err,
 		size_t errlen)
 {
-	/* Keep every line; replace the value of each option line; append
-	 * options the file did not mention but whose value is not the
-	 * default. */
+	/* Keep every line; replace the value of each option line (dropping
+	 * later lines for the same option); append the options the file did
+	 * not mention whose value is not the default. */
 	FILE *in = fopen(path, "r");
-	if (in == NULL) {
+	if (in == NULL && errno != ENOENT) {
 		snprintf(err, errlen, "Rewriting config file: %s",
 			 strerror(errno));
 		return -1;
@@ -467,16 +861,17 @@ int cfg_rewrite(const rf_config *cfg, const char *path, char *err,
 	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
 	FILE *out = fopen(tmp, "w");
 	if (out == NULL) {
-		fclose(in);
-		snprintf(err, errlen, "Rewriting config file: %s",
-			 strerror(errno));
+		int e = errno;
+		if (in != NULL)
+			fclose(in);
+		snprintf(err, errlen, "Rewriting config file: %s", strerror(e));
 		return -1;
 	}
 	bool seen[sizeof(cfg_options) / sizeof(cfg_options[0])] = {false};
+	bool signed_ = false; /* the file has the signature line already */
 	char *line = NULL;
 	size_t cap = 0;
-	char val[4096];
-	while (getline(&line, &cap, in) >= 0) {
+	while (in != NULL && getline(&line, &cap, in) >= 0) {
 		const char *s = line;
 		while (isspace((unsigned char)*s))
 			s++;
@@ -487,42 +882,55 @@ int cfg_rewrite(const rf_config *cfg, const char *path, char *err,
 			k++;
 		}
 		name[k] = '\0';
+		if (strncmp(s, REWRITE_SIGNATURE, strlen(REWRITE_SIGNATURE)) ==
+		    0)
+			signed_ = true;
 		const cfg_option *o = *s == '#' ? NULL : cfg_find(name);
-		if (o == NULL || seen[o - cfg_options]) {
+		if (o == NULL) {
 			fputs(line, out);
+			if (line[0] != '\0' && line[strlen(line) - 1] != '\n')
+				fputc('\n', out);
 			continue;
 		}
+		if (seen[o - cfg_options])
+			continue;
 		seen[o - cfg_options] = true;
-		cfg_format(cfg, o, val, sizeof(val));
-		fprintf(out, "%s \"%s\"\n", o->name, val);
+		write_option(out, cfg, o);
 	}
+	free(line);
+	if (in != NULL)
+		fclose(in);
+	rf_config defaults;
+	cfg_init_defaults(&defaults);
+	bool header = signed_;
 	for (size_t i = 0; i < cfg_noptions; i++) {
 		if (seen[i])
 			continue;
+		char val[4096], def[4096];
 		cfg_format(cfg, &cfg_options[i], val, sizeof(val));
-		rf_config defaults;
-		cfg_init_defaults(&defaults);
-		char def[4096];
 		cfg_format(&defaults, &cfg_options[i], def, sizeof(def));
-		cfg_free(&defaults);
-		if (strcmp(val, def) != 0)
-			fprintf(out, "%s \"%s\"\n", cfg_options[i].name, val);
+		if (strcmp(val, def) == 0)
+			continue;
+		if (!header)
+			fputs(REWRITE_SIGNATURE "\n", out);
+		header = true;
+		write_option(out, cfg, &cfg_options[i]);
 	}
-	free(line);
-	fclose(in);
+	cfg_free(&defaults);
 	if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
+		int e = errno;
 		fclose(out);
 		unlink(tmp);
-		snprintf(err, errlen, "Rewriting config file: %s",
-			 strerror(errno));
+		snprintf(err, errlen, "Rewriting config file: %s", strerror(e));
 		return -1;
 	}
 	fclose(out);
 	if (rename(tmp, path) != 0) {
+		int e = errno;
 		unlink(tmp);
-		snprintf(err, errlen, "Rewriting config file: %s",
-			 strerror(errno));
+		snprintf(err, errlen, "Rewriting config file: %s", strerror(e));
 		return -1;
 	}
+	(void)fsync_dir_of(path); /* the rename is done; best effort */
 	return 0;
 }

@@ -2,6 +2,8 @@
  * config.h - the server's configuration: one table row per option serves
  * the config file (redis-faster.conf, Redis's syntax), the command line
  * (--name value), CONFIG GET, CONFIG SET and CONFIG REWRITE alike.
+ * docs/CONFIG.md and redis-faster.conf list the same rows (a unit test
+ * checks that every option appears in both).
  *
  * Values live in one rf_config struct.  Numeric and boolean options are
  * read and written with relaxed atomic builtins (cfg_get_int), so worker
@@ -22,29 +24,40 @@ typedef struct rf_config {
 	int64_t port;
 	char *unixsocket;
 	int64_t unixsocketperm;
+	int64_t protected_mode;
 	int64_t tcp_backlog;
 	int64_t tcp_keepalive;
 	int64_t timeout;
-	int64_t protected_mode;
 	int64_t io_threads;
+	/* general */
+	int64_t daemonize;
+	char *pidfile;
+	int64_t loglevel;
+	char *logfile;
+	int64_t databases;
+	char *dir;
+	int64_t hz;
+	/* security */
+	char *requirepass;
+	int64_t enable_debug_command; /* CFG_DEBUG_* */
+	/* clients and limits */
 	int64_t maxclients;
-	/* limits */
 	int64_t proto_max_bulk_len;
 	int64_t client_query_buffer_limit;
 	char *client_output_buffer_limit;
 	int64_t obl_normal_hard; /* parsed from client-output-buffer-limit */
-	/* security */
-	char *requirepass;
-	/* general */
-	int64_t databases;
-	char *dir;
-	char *logfile;
-	int64_t loglevel;
-	char *pidfile;
-	int64_t daemonize;
+	/* memory management (accepted, not enforced yet) */
+	int64_t maxmemory;
+	int64_t maxmemory_policy;
+	int64_t maxmemory_samples;
+	/* persistence (not built yet: placeholders clients probe) */
 	char *save;
 	int64_t appendonly;
-	int64_t hz;
+	int64_t appendfsync;
+	char *dbfilename;
+	/* replication and cluster (neither exists) */
+	int64_t replica_read_only;
+	int64_t cluster_enabled;
 	/* engine */
 	int64_t index_size;
 	int64_t log_memory_size;
@@ -53,6 +66,9 @@ typedef struct rf_config {
 	int64_t hugepages;
 	int64_t index_auto_grow;
 } rf_config;
+
+/* enable-debug-command values. */
+enum { CFG_DEBUG_NO = 0, CFG_DEBUG_YES = 1, CFG_DEBUG_LOCAL = 2 };
 
 enum cfg_type { CFG_BOOL, CFG_INT, CFG_MEMORY, CFG_STRING, CFG_ENUM };
 
@@ -63,13 +79,17 @@ struct cfg_enum {
 
 typedef struct cfg_option {
 	const char *name;
+	const char *alias; /* an older name still accepted, or NULL */
 	enum cfg_type type;
 	size_t offset; /* into rf_config */
 	int64_t min, max;
 	const char *def; /* default, as it would be written in the file */
 	bool mutable_;	 /* CONFIG SET may change it while running */
+	bool multi_word; /* a list of words (bind, save): written unquoted */
+	bool octal;	 /* CFG_INT read and shown in octal */
 	const struct cfg_enum *enums;
-	/* Optional check after parsing; returns NULL or an error text. */
+	/* Optional check after the new value is stored (the old one is put
+	 * back if it fails); returns NULL or an error text. */
 	const char *(*check)(rf_config *cfg);
 	const char *doc; /* one line for docs/CONFIG.md and the sample file */
 } cfg_option;
@@ -89,7 +109,8 @@ int cfg_load_file(rf_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Applies one `name value...` setting (from the file, the command line or
  * CONFIG SET).  With running, refuses immutable options.  Returns 0, or -1
- * with Redis's error text in err. */
+ * with Redis's error text in err (without the "ERR " prefix and without
+ * CONFIG SET's "CONFIG SET failed (possibly related to ...) - " frame). */
 int cfg_set(rf_config *cfg, const char *name, const char *const *values,
 	    int nvalues, bool running, char *err, size_t errlen);
 
@@ -98,6 +119,7 @@ int cfg_set(rf_config *cfg, const char *name, const char *const *values,
 size_t cfg_format(const rf_config *cfg, const cfg_option *o, char *out,
 		  size_t cap);
 
+/* Finds an option by name or alias, any case.  NULL if unknown. */
 const cfg_option *cfg_find(const char *name);
 
 /* Atomic reads of numeric options (any thread). */
@@ -110,7 +132,10 @@ static inline int64_t cfg_get_int(const int64_t *field)
 char *cfg_get_str(char *const *field);
 
 /* Writes the current config back to path, keeping comments and the order
- * of the lines it had; returns 0 or -1 with err. */
+ * of the lines it had (a missing file is created); options the file does
+ * not mention are appended when they differ from their default.  The file
+ * is replaced atomically (temporary file, fsync, rename, directory
+ * fsync).  Returns 0 or -1 with err ("Rewriting config file: ..."). */
 int cfg_rewrite(const rf_config *cfg, const char *path, char *err,
 		size_t errlen);
 

@@ -88,6 +88,9 @@ extern const cmd_def cmd_client_table[];
 /* Called by each worker about hz times a second: reclaims expired keys a
  * slice at a time (cmd_keys.c).  *cursor is the worker's own position. */
 void cmd_keys_cron(fkv_session *s, uint64_t *cursor, int64_t now_ms);
+/* Called by one worker about hz times a second: samples the statistics
+ * behind INFO's instantaneous_* and peak-memory fields (cmd_server.c). */
+void cmd_server_cron(int64_t now_ms);
 
 /* ---- helpers for handlers -------------------------------------------- */
 

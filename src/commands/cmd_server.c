@@ -1,8 +1,1882 @@
 /*
- * cmd_server.c - the server command family (being built).
+ * cmd_server.c - the server command family: COMMAND, INFO, CONFIG, TIME,
+ * LASTSAVE, DEBUG, SHUTDOWN, and the cluster commands of a server that is
+ * not a cluster (CLUSTER, READONLY, READWRITE).
+ *
+ * COMMAND answers from the command table (cmd_all, cmd_def.subcommands):
+ * Redis 7's ten-element info per command, with the ACL categories, the
+ * key specs and the flags derived from the row (plus a few per-command
+ * notes below, where the row cannot say what Redis says), and a COMMAND
+ * DOCS map that redis-cli's interactive mode parses.
+ *
+ * Persistence does not exist yet: INFO's persistence section reports that
+ * nothing is loading or saving, and LASTSAVE returns the server's start
+ * time (a placeholder until snapshots exist; see docs/COMMANDS.md).
  */
+#include <ctype.h>
+#include <errno.h>
+#include <malloc.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cmd.h"
+#include "conn.h"
+#include "server.h"
+
+#define REDIS_VERSION "7.2.4"
+
+/* jemalloc's control interface, when the binary is linked with jemalloc
+ * (MALLOC=jemalloc, the default); NULL otherwise (sanitizer builds). */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+		   size_t newlen) __attribute__((weak));
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Appends printf output to a byte buffer (INFO text). */
+static void __attribute__((format(printf, 2, 3)))
+sb_printf(resp_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	char *w = resp_buf_reserve(b, (size_t)n + 1);
+	if (w == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(w, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	resp_buf_commit(b, (size_t)n);
+}
+
+/* Redis's HELP reply: a status line per text line. */
+static void add_help(cmd_ctx *ctx, const char *cmd, const char *const *lines)
+{
+	int n = 0;
+	while (lines[n] != NULL)
+		n++;
+	resp_add_array(ctx->out, n + 3);
+	char first[128];
+	snprintf(first, sizeof(first),
+		 "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		 cmd);
+	resp_add_simple(ctx->out, first);
+	for (int i = 0; i < n; i++)
+		resp_add_simple(ctx->out, lines[i]);
+	resp_add_simple(ctx->out, "HELP");
+	resp_add_simple(ctx->out, "    Prints this help.");
+}
+
+/* Copies argv[i] into buf as a C string (truncated); returns buf. */
+static const char *arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap)
+{
+	size_t n = ctx->argv_len[i] < cap - 1 ? ctx->argv_len[i] : cap - 1;
+	memcpy(buf, ctx->argv[i], n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Redis's stringmatchlen: glob with *, ?, [a-z], [^...] and \ escapes.
+ * Greedy with backtracking to the last star only, so it is linear in
+ * practice and never recurses. */
+static bool class_match(const char *p, size_t pl, size_t *pi, char c,
+			bool nocase)
+{
+	size_t i = *pi + 1; /* past '[' */
+	bool neg = i < pl && p[i] == '^';
+	if (neg)
+		i++;
+	bool hit = false;
+	if (nocase)
+		c = (char)tolower((unsigned char)c);
+	for (; i < pl && p[i] != ']'; i++) {
+		if (p[i] == '\\' && i + 1 < pl) {
+			i++;
+			char x = nocase ? (char)tolower((unsigned char)p[i])
+					: p[i];
+			if (x == c)
+				hit = true;
+		} else if (i + 2 < pl && p[i + 1] == '-' && p[i + 2] != ']') {
+			char lo = p[i], hi = p[i + 2];
+			if (lo > hi) {
+				char t = lo;
+				lo = hi;
+				hi = t;
+			}
+			if (nocase) {
+				lo = (char)tolower((unsigned char)lo);
+				hi = (char)tolower((unsigned char)hi);
+			}
+			if (c >= lo && c <= hi)
+				hit = true;
+			i += 2;
+		} else {
+			char x = nocase ? (char)tolower((unsigned char)p[i])
+					: p[i];
+			if (x == c)
+				hit = true;
+		}
+	}
+	*pi = i < pl ? i + 1 : pl; /* an unclosed class ends the pattern */
+	return neg ? !hit : hit;
+}
+
+static bool glob_match(const char *p, size_t pl, const char *s, size_t sl,
+		       bool nocase)
+{
+	size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
+	while (si < sl) {
+		if (pi < pl) {
+			char pc = p[pi];
+			if (pc == '*') {
+				star_p = ++pi;
+				star_s = si;
+				continue;
+			}
+			size_t next = pi + 1;
+			bool hit;
+			if (pc == '?') {
+				hit = true;
+			} else if (pc == '[') {
+				next = pi;
+				hit = class_match(p, pl, &next, s[si], nocase);
+			} else {
+				if (pc == '\\' && pi + 1 < pl) {
+					pc = p[pi + 1];
+					next = pi + 2;
+				}
+				hit = nocase ? tolower((unsigned char)pc) ==
+						       tolower((unsigned char)
+								       s[si])
+					     : pc == s[si];
+			}
+			if (hit) {
+				pi = next;
+				si++;
+				continue;
+			}
+		}
+		if (star_p == SIZE_MAX)
+			return false;
+		pi = star_p;
+		si = ++star_s;
+	}
+	while (pi < pl && p[pi] == '*')
+		pi++;
+	return pi == pl;
+}
+
+/* ---- the COMMAND family ------------------------------------------------- */
+
+/* ACL categories, in the order Redis lists them. */
+enum {
+	ACL_KEYSPACE = 1 << 0,
+	ACL_READ = 1 << 1,
+	ACL_WRITE = 1 << 2,
+	ACL_SET = 1 << 3,
+	ACL_SORTEDSET = 1 << 4,
+	ACL_LIST = 1 << 5,
+	ACL_HASH = 1 << 6,
+	ACL_STRING = 1 << 7,
+	ACL_BITMAP = 1 << 8,
+	ACL_HYPERLOGLOG = 1 << 9,
+	ACL_GEO = 1 << 10,
+	ACL_STREAM = 1 << 11,
+	ACL_PUBSUB = 1 << 12,
+	ACL_ADMIN = 1 << 13,
+	ACL_FAST = 1 << 14,
+	ACL_SLOW = 1 << 15,
+	ACL_BLOCKING = 1 << 16,
+	ACL_DANGEROUS = 1 << 17,
+	ACL_CONNECTION = 1 << 18,
+	ACL_TRANSACTION = 1 << 19,
+	ACL_SCRIPTING = 1 << 20,
+};
+
+static const char *const acl_names[] = {
+	"keyspace",  "read",	 "write",     "set",	    "sortedset",
+	"list",	     "hash",	 "string",    "bitmap",	    "hyperloglog",
+	"geo",	     "stream",	 "pubsub",    "admin",	    "fast",
+	"slow",	     "blocking", "dangerous", "connection", "transaction",
+	"scripting", NULL};
+
+/* The category a COMMAND DOCS group implies. */
+static const struct {
+	const char *group;
+	uint32_t acl;
+} group_acl[] = {
+	{"generic", ACL_KEYSPACE},
+	{"string", ACL_STRING},
+	{"list", ACL_LIST},
+	{"set", ACL_SET},
+	{"sorted-set", ACL_SORTEDSET},
+	{"hash", ACL_HASH},
+	{"bitmap", ACL_BITMAP},
+	{"hyperloglog", ACL_HYPERLOGLOG},
+	{"geo", ACL_GEO},
+	{"stream", ACL_STREAM},
+	{"pubsub", ACL_PUBSUB},
+	{"connection", ACL_CONNECTION},
+	{"transactions", ACL_TRANSACTION},
+	{"scripting", ACL_SCRIPTING},
+};
+
+/* What a row cannot say: extra ACL categories, command tips and key-spec
+ * flags as Redis 7.2 gives them, for the commands that need them.  Rows
+ * not listed get what their flags and group imply. */
+static const struct cmd_note {
+	const char *name;
+	uint32_t acl;
+	const char *tips;     /* space-separated */
+	const char *ks_flags; /* space-separated; NULL: from RO/RW flags */
+} cmd_notes[] = {
+	{"command", ACL_CONNECTION, NULL, NULL},
+	{"config|resetstat", 0,
+	 "request_policy:all_nodes response_policy:all_succeeded", NULL},
+	{"config|rewrite", 0,
+	 "request_policy:all_nodes response_policy:all_succeeded", NULL},
+	{"config|set", 0,
+	 "request_policy:all_nodes response_policy:all_succeeded", NULL},
+	{"client|info", 0, "nondeterministic_output", NULL},
+	{"client|list", 0, "nondeterministic_output", NULL},
+	{"dbsize", ACL_KEYSPACE,
+	 "request_policy:all_shards response_policy:agg_sum", NULL},
+	{"del", 0, "request_policy:multi_shard response_policy:agg_sum",
+	 "RM delete"},
+	{"exists", 0, "request_policy:multi_shard response_policy:agg_sum",
+	 "RO"},
+	{"flushall", ACL_KEYSPACE | ACL_DANGEROUS,
+	 "request_policy:all_shards response_policy:all_succeeded", NULL},
+	{"flushdb", ACL_KEYSPACE | ACL_DANGEROUS,
+	 "request_policy:all_shards response_policy:all_succeeded", NULL},
+	{"getdel", 0, NULL, "RW access delete"},
+	{"info", ACL_DANGEROUS,
+	 "nondeterministic_output request_policy:all_shards "
+	 "response_policy:special",
+	 NULL},
+	{"keys", ACL_DANGEROUS,
+	 "request_policy:all_shards nondeterministic_output_order", NULL},
+	{"lastsave", ACL_ADMIN | ACL_DANGEROUS, "nondeterministic_output",
+	 NULL},
+	{"mget", 0, "request_policy:multi_shard", NULL},
+	{"mset", 0, "request_policy:multi_shard response_policy:all_succeeded",
+	 "OW update"},
+	{"msetnx", 0, "request_policy:multi_shard response_policy:agg_min",
+	 "OW insert"},
+	{"ping", 0, "request_policy:all_shards response_policy:all_succeeded",
+	 NULL},
+	{"psetex", 0, NULL, "OW update"},
+	{"randomkey", 0,
+	 "request_policy:all_shards response_policy:special "
+	 "nondeterministic_output",
+	 NULL},
+	{"readonly", ACL_CONNECTION, NULL, NULL},
+	{"readwrite", ACL_CONNECTION, NULL, NULL},
+	{"scan", 0, "nondeterministic_output request_policy:special", NULL},
+	{"set", 0, NULL, "RW access update variable_flags"},
+	{"setex", 0, NULL, "OW update"},
+	{"setnx", 0, NULL, "OW insert"},
+	{"strlen", 0, NULL, "RO"},
+	{"swapdb", ACL_KEYSPACE | ACL_DANGEROUS, NULL, NULL},
+	{"time", 0, "nondeterministic_output", NULL},
+	{"touch", 0, "request_policy:multi_shard response_policy:agg_sum",
+	 "RO"},
+	{"type", 0, NULL, "RO"},
+	{"unlink", 0, "request_policy:multi_shard response_policy:agg_sum",
+	 "RM delete"},
+};
+
+static const struct cmd_note *note_of(const cmd_def *d)
+{
+	for (size_t i = 0; i < sizeof(cmd_notes) / sizeof(cmd_notes[0]); i++)
+		if (strcmp(cmd_notes[i].name, d->name) == 0)
+			return &cmd_notes[i];
+	return NULL;
+}
+
+/* Redis's setImplicitACLCategories plus the group's own category. */
+static uint32_t acl_of(const cmd_def *d)
+{
+	uint32_t a = 0;
+	if (d->group != NULL)
+		for (size_t i = 0; i < sizeof(group_acl) / sizeof(group_acl[0]);
+		     i++)
+			if (strcmp(group_acl[i].group, d->group) == 0)
+				a |= group_acl[i].acl;
+	const struct cmd_note *n = note_of(d);
+	if (n != NULL)
+		a |= n->acl;
+	if (d->flags & CMD_WRITE)
+		a |= ACL_WRITE;
+	if (d->flags & CMD_READONLY)
+		a |= ACL_READ;
+	if (d->flags & CMD_ADMIN)
+		a |= ACL_ADMIN | ACL_DANGEROUS;
+	if (d->flags & CMD_FAST)
+		a |= ACL_FAST;
+	if (d->flags & CMD_BLOCKING)
+		a |= ACL_BLOCKING;
+	if (!(a & ACL_FAST))
+		a |= ACL_SLOW;
+	return a;
+}
+
+static int count_words(const char *s)
+{
+	int n = 0;
+	for (const char *p = s; p && *p;) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		n++;
+		while (*p && *p != ' ')
+			p++;
+	}
+	return n;
+}
+
+/* Adds each space-separated word of s as a simple or bulk string. */
+static void add_words(resp_buf *b, const char *s, bool simple)
+{
+	for (const char *p = s; p && *p;) {
+		while (*p == ' ')
+			p++;
+		const char *e = p;
+		while (*e && *e != ' ')
+			e++;
+		if (e == p)
+			break;
+		char w[64];
+		size_t n = (size_t)(e - p) < sizeof(w) - 1 ? (size_t)(e - p)
+							   : sizeof(w) - 1;
+		memcpy(w, p, n);
+		w[n] = '\0';
+		if (simple)
+			resp_add_simple(b, w);
+		else
+			resp_add_bulk(b, w, n);
+		p = e;
+	}
+}
+
+static void add_flags(resp_buf *b, const cmd_def *d)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} names[] = {
+		{CMD_WRITE, "write"},	    {CMD_READONLY, "readonly"},
+		{CMD_DENYOOM, "denyoom"},   {CMD_ADMIN, "admin"},
+		{CMD_NOSCRIPT, "noscript"}, {CMD_BLOCKING, "blocking"},
+		{CMD_LOADING, "loading"},   {CMD_STALE, "stale"},
+		{CMD_FAST, "fast"},	    {CMD_NOAUTH, "no_auth"},
+	};
+	size_t n = sizeof(names) / sizeof(names[0]);
+	int k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (d->flags & names[i].bit)
+			k++;
+	resp_add_set(b, k);
+	for (size_t i = 0; i < n; i++)
+		if (d->flags & names[i].bit)
+			resp_add_simple(b, names[i].name);
+}
+
+static void add_acl(resp_buf *b, uint32_t a)
+{
+	int k = 0;
+	for (int i = 0; acl_names[i]; i++)
+		if (a & (1u << i))
+			k++;
+	resp_add_set(b, k);
+	for (int i = 0; acl_names[i]; i++) {
+		if (a & (1u << i)) {
+			char w[32];
+			snprintf(w, sizeof(w), "@%s", acl_names[i]);
+			resp_add_simple(b, w);
+		}
+	}
+}
+
+static const char *ks_flags_of(const cmd_def *d)
+{
+	const struct cmd_note *n = note_of(d);
+	if (n != NULL && n->ks_flags != NULL)
+		return n->ks_flags;
+	return (d->flags & CMD_WRITE) ? "RW update" : "RO access";
+}
+
+/* One key spec from the row's first/last/step: begin at an index, then a
+ * range (Redis's lastkey is relative to the first key, or negative from
+ * the end). */
+static void add_key_specs(resp_buf *b, const cmd_def *d)
+{
+	/* A set, as in Redis 7 (RESP3 shows ~n). */
+	if (d->first_key <= 0) {
+		resp_add_set(b, 0);
+		return;
+	}
+	const char *flags = ks_flags_of(d);
+	resp_add_set(b, 1);
+	resp_add_map(b, 3);
+	resp_add_cstr(b, "flags");
+	resp_add_set(b, count_words(flags));
+	add_words(b, flags, true);
+	resp_add_cstr(b, "begin_search");
+	resp_add_map(b, 2);
+	resp_add_cstr(b, "type");
+	resp_add_cstr(b, "index");
+	resp_add_cstr(b, "spec");
+	resp_add_map(b, 1);
+	resp_add_cstr(b, "index");
+	resp_add_int(b, d->first_key);
+	resp_add_cstr(b, "find_keys");
+	resp_add_map(b, 2);
+	resp_add_cstr(b, "type");
+	resp_add_cstr(b, "range");
+	resp_add_cstr(b, "spec");
+	resp_add_map(b, 3);
+	resp_add_cstr(b, "lastkey");
+	resp_add_int(b, d->last_key < 0 ? d->last_key
+					: d->last_key - d->first_key);
+	resp_add_cstr(b, "keystep");
+	resp_add_int(b, d->key_step);
+	resp_add_cstr(b, "limit");
+	resp_add_int(b, 0);
+}
+
+static int count_subs(const cmd_def *d)
+{
+	int n = 0;
+	for (const cmd_def *s = d->subcommands; s && s->name; s++)
+		n++;
+	return n;
+}
+
+/* COMMAND INFO's ten elements for one command (and its subcommands). */
+static void add_command_info(resp_buf *b, const cmd_def *d)
+{
+	resp_add_array(b, 10);
+	resp_add_cstr(b, d->name);
+	resp_add_int(b, d->arity);
+	add_flags(b, d);
+	resp_add_int(b, d->first_key);
+	resp_add_int(b, d->last_key);
+	resp_add_int(b, d->key_step);
+	add_acl(b, acl_of(d));
+	const struct cmd_note *n = note_of(d);
+	const char *tips = n != NULL ? n->tips : NULL;
+	resp_add_set(b, count_words(tips));
+	add_words(b, tips, false);
+	add_key_specs(b, d);
+	/* Redis answers an empty set for no subcommands, else an array. */
+	if (d->subcommands == NULL)
+		resp_add_set(b, 0);
+	else
+		resp_add_array(b, count_subs(d));
+	for (const cmd_def *s = d->subcommands; s && s->name; s++)
+		add_command_info(b, s);
+}
+
+/* COMMAND DOCS's map for one command: summary, since, group, complexity,
+ * and the subcommands' docs for a container. */
+static void add_command_docs(resp_buf *b, const cmd_def *d)
+{
+	int nsub = count_subs(d);
+	resp_add_map(b, 3 + (d->complexity != NULL) + (nsub > 0));
+	resp_add_cstr(b, "summary");
+	resp_add_cstr(b, d->summary ? d->summary : "");
+	resp_add_cstr(b, "since");
+	resp_add_cstr(b, d->since ? d->since : "1.0.0");
+	resp_add_cstr(b, "group");
+	resp_add_cstr(b, d->group ? d->group : "generic");
+	if (d->complexity != NULL) {
+		resp_add_cstr(b, "complexity");
+		resp_add_cstr(b, d->complexity);
+	}
+	if (nsub > 0) {
+		resp_add_cstr(b, "subcommands");
+		resp_add_map(b, nsub);
+		for (const cmd_def *s = d->subcommands; s->name; s++) {
+			resp_add_cstr(b, s->name);
+			add_command_docs(b, s);
+		}
+	}
+}
+
+/* Finds "name" or "container|sub", any case. */
+static const cmd_def *lookup_full(const char *name, size_t len)
+{
+	const char *bar = memchr(name, '|', len);
+	if (bar == NULL)
+		return cmd_lookup(name, len);
+	const cmd_def *parent = cmd_lookup(name, (size_t)(bar - name));
+	if (parent == NULL)
+		return NULL;
+	return cmd_lookup_sub(parent, bar + 1, len - (size_t)(bar - name) - 1);
+}
+
+/* COMMAND (no subcommand): every command's info. */
+static void cmd_command(cmd_ctx *ctx)
+{
+	size_t n;
+	const cmd_def *const *all = cmd_all(&n);
+	resp_add_array(ctx->out, (int64_t)n);
+	for (size_t i = 0; i < n; i++)
+		add_command_info(ctx->out, all[i]);
+}
+
+static void cmd_command_count(cmd_ctx *ctx)
+{
+	size_t n;
+	(void)cmd_all(&n);
+	resp_add_int(ctx->out, (int64_t)n);
+}
+
+static void cmd_command_info(cmd_ctx *ctx)
+{
+	if (ctx->argc == 2) {
+		cmd_command(ctx);
+		return;
+	}
+	resp_add_array(ctx->out, ctx->argc - 2);
+	for (int i = 2; i < ctx->argc; i++) {
+		const cmd_def *d = lookup_full(ctx->argv[i], ctx->argv_len[i]);
+		if (d == NULL)
+			resp_add_null(ctx->out);
+		else
+			add_command_info(ctx->out, d);
+	}
+}
+
+static void cmd_command_docs(cmd_ctx *ctx)
+{
+	size_t n;
+	const cmd_def *const *all = cmd_all(&n);
+	if (ctx->argc == 2) {
+		resp_add_map(ctx->out, (int64_t)n);
+		for (size_t i = 0; i < n; i++) {
+			resp_add_cstr(ctx->out, all[i]->name);
+			add_command_docs(ctx->out, all[i]);
+		}
+		return;
+	}
+	/* Unknown names are left out, as Redis does. */
+	int found = 0;
+	for (int i = 2; i < ctx->argc; i++)
+		if (lookup_full(ctx->argv[i], ctx->argv_len[i]) != NULL)
+			found++;
+	resp_add_map(ctx->out, found);
+	for (int i = 2; i < ctx->argc; i++) {
+		const cmd_def *d = lookup_full(ctx->argv[i], ctx->argv_len[i]);
+		if (d != NULL) {
+			resp_add_cstr(ctx->out, d->name);
+			add_command_docs(ctx->out, d);
+		}
+	}
+}
+
+enum { LIST_ALL, LIST_MODULE, LIST_ACLCAT, LIST_PATTERN };
+
+static bool list_match(const cmd_def *d, int type, const char *arg, size_t len)
+{
+	switch (type) {
+	case LIST_MODULE:
+		return false; /* no modules */
+	case LIST_ACLCAT: {
+		uint32_t a = acl_of(d);
+		for (int i = 0; acl_names[i]; i++)
+			if (strlen(acl_names[i]) == len &&
+			    strncasecmp(acl_names[i], arg, len) == 0)
+				return (a & (1u << i)) != 0;
+		return false;
+	}
+	case LIST_PATTERN:
+		return glob_match(arg, len, d->name, strlen(d->name), true);
+	default:
+		return true;
+	}
+}
+
+/* COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p]: names of the
+ * commands and their subcommands. */
+static void cmd_command_list(cmd_ctx *ctx)
+{
+	int type = LIST_ALL;
+	const char *arg = NULL;
+	size_t len = 0;
+	if (ctx->argc == 5 && cmd_arg_is(ctx, 2, "filterby")) {
+		if (cmd_arg_is(ctx, 3, "module"))
+			type = LIST_MODULE;
+		else if (cmd_arg_is(ctx, 3, "aclcat"))
+			type = LIST_ACLCAT;
+		else if (cmd_arg_is(ctx, 3, "pattern"))
+			type = LIST_PATTERN;
+		else {
+			cmd_err_syntax(ctx);
+			return;
+		}
+		arg = ctx->argv[4];
+		len = ctx->argv_len[4];
+	} else if (ctx->argc != 2) {
+		cmd_err_syntax(ctx);
+		return;
+	}
+	size_t n;
+	const cmd_def *const *all = cmd_all(&n);
+	int count = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			resp_add_array(ctx->out, count);
+		for (size_t i = 0; i < n; i++) {
+			if (list_match(all[i], type, arg, len)) {
+				if (pass == 0)
+					count++;
+				else
+					resp_add_cstr(ctx->out, all[i]->name);
+			}
+			for (const cmd_def *s = all[i]->subcommands;
+			     s && s->name; s++) {
+				if (!list_match(s, type, arg, len))
+					continue;
+				if (pass == 0)
+					count++;
+				else
+					resp_add_cstr(ctx->out, s->name);
+			}
+		}
+	}
+}
+
+/* COMMAND GETKEYS / GETKEYSANDFLAGS <full command>: the key positions of
+ * the row (first, last, step), checked against the command's arity. */
+static void getkeys(cmd_ctx *ctx, bool with_flags)
+{
+	const char **argv = ctx->argv + 2;
+	const size_t *lens = ctx->argv_len + 2;
+	int argc = ctx->argc - 2;
+	const cmd_def *d = cmd_lookup(argv[0], lens[0]);
+	if (d != NULL && d->subcommands != NULL && argc >= 2)
+		d = cmd_lookup_sub(d, argv[1], lens[1]);
+	if (d == NULL) {
+		resp_add_error(ctx->out, "ERR Invalid command specified");
+		return;
+	}
+	if (d->first_key <= 0) {
+		resp_add_error(ctx->out,
+			       "ERR The command has no key arguments");
+		return;
+	}
+	if ((d->arity > 0 && d->arity != argc) ||
+	    (d->arity < 0 && argc < -d->arity)) {
+		resp_add_error(ctx->out, "ERR Invalid number of arguments "
+					 "specified for command");
+		return;
+	}
+	int last = d->last_key < 0 ? argc + d->last_key : d->last_key;
+	if (last >= argc)
+		last = argc - 1;
+	int step = d->key_step > 0 ? d->key_step : 1;
+	int n = 0;
+	for (int i = d->first_key; i <= last; i += step)
+		n++;
+	if (n == 0) {
+		resp_add_error(ctx->out,
+			       "ERR Invalid arguments specified for command");
+		return;
+	}
+	const char *flags = ks_flags_of(d);
+	resp_add_array(ctx->out, n);
+	for (int i = d->first_key; i <= last; i += step) {
+		if (with_flags) {
+			resp_add_array(ctx->out, 2);
+			resp_add_bulk(ctx->out, argv[i], lens[i]);
+			resp_add_set(ctx->out, count_words(flags));
+			add_words(ctx->out, flags, true);
+		} else {
+			resp_add_bulk(ctx->out, argv[i], lens[i]);
+		}
+	}
+}
+
+static void cmd_command_getkeys(cmd_ctx *ctx)
+{
+	getkeys(ctx, false);
+}
+
+static void cmd_command_getkeysandflags(cmd_ctx *ctx)
+{
+	getkeys(ctx, true);
+}
+
+static void cmd_command_help(cmd_ctx *ctx)
+{
+	static const char *const lines[] = {
+		"(no subcommand)",
+		"    Return details about all Redis commands.",
+		"COUNT",
+		"    Return the total number of commands in this Redis server.",
+		"LIST",
+		"    Return a list of all commands in this Redis server.",
+		"INFO [<command-name> ...]",
+		"    Return details about multiple Redis commands.",
+		"    If no command names are given, documentation details for "
+		"all",
+		"    commands are returned.",
+		"DOCS [<command-name> ...]",
+		"    Return documentation details about multiple Redis "
+		"commands.",
+		"    If no command names are given, documentation details for "
+		"all",
+		"    commands are returned.",
+		"GETKEYS <full-command>",
+		"    Return the keys from a full Redis command.",
+		"GETKEYSANDFLAGS <full-command>",
+		"    Return the keys and the access flags from a full Redis "
+		"command.",
+		NULL};
+	add_help(ctx, "COMMAND", lines);
+}
+
+/* ---- INFO --------------------------------------------------------------- */
+
+/* Samples for the instantaneous_* fields, taken by cmd_server_cron. */
+#define INST_SAMPLES 16
+#define INST_PERIOD_MS 100
+
+static struct {
+	pthread_mutex_t lock;
+	int64_t last_ms;
+	uint64_t last_ops, last_in, last_out;
+	double ops[INST_SAMPLES], in_kbps[INST_SAMPLES], out_kbps[INST_SAMPLES];
+	int next;
+	uint64_t peak_memory;
+} inst = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct mem_usage {
+	uint64_t heap, index, log, total, rss;
+};
+
+/* used_memory, as documented in docs/COMMANDS.md: the heap the allocator
+ * has handed out (jemalloc's stats.allocated, or glibc's mallinfo2 in
+ * builds without jemalloc) plus the engine's mmap'd memory in use, which
+ * no allocator sees: the index's main table (buckets * 64 bytes; its
+ * overflow buckets are on the heap) and the log from begin to tail. */
+static void mem_usage(struct mem_usage *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (mallctl != NULL) {
+		uint64_t epoch = 1;
+		size_t sz = sizeof(epoch);
+		(void)mallctl("epoch", &epoch, &sz, &epoch, sz);
+		size_t allocated = 0;
+		sz = sizeof(allocated);
+		if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0)
+			m->heap = allocated;
+	} else {
+		struct mallinfo2 mi = mallinfo2();
+		m->heap = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+	}
+	if (server.store != NULL) {
+		fkv_stats st;
+		fkv_store_stats(server.store, &st);
+		m->index = st.index_buckets * 64;
+		m->log = st.log_bytes;
+	}
+	m->total = m->heap + m->index + m->log;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f != NULL) {
+		unsigned long long size, resident;
+		if (fscanf(f, "%llu %llu", &size, &resident) == 2)
+			m->rss = resident * (uint64_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+}
+
+static void update_peak(uint64_t used)
+{
+	uint64_t peak = __atomic_load_n(&inst.peak_memory, __ATOMIC_RELAXED);
+	while (used > peak && !__atomic_compare_exchange_n(
+				      &inst.peak_memory, &peak, used, false,
+				      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void cmd_server_cron(int64_t now_ms)
+{
+	pthread_mutex_lock(&inst.lock);
+	int64_t dt = now_ms - inst.last_ms;
+	if (dt < INST_PERIOD_MS) {
+		pthread_mutex_unlock(&inst.lock);
+		return;
+	}
+	uint64_t ops = atomic_load_explicit(&server.total_commands,
+					    memory_order_relaxed);
+	uint64_t in = atomic_load_explicit(&server.net_input_bytes,
+					   memory_order_relaxed);
+	uint64_t out = atomic_load_explicit(&server.net_output_bytes,
+					    memory_order_relaxed);
+	if (inst.last_ms != 0 && dt < 10 * 1000) {
+		/* A counter reset by CONFIG RESETSTAT counts as no traffic. */
+		double secs = (double)dt / 1000.0;
+		int i = inst.next;
+		inst.ops[i] = ops >= inst.last_ops
+				      ? (double)(ops - inst.last_ops) / secs
+				      : 0;
+		inst.in_kbps[i] =
+			in >= inst.last_in
+				? (double)(in - inst.last_in) / 1024 / secs
+				: 0;
+		inst.out_kbps[i] =
+			out >= inst.last_out
+				? (double)(out - inst.last_out) / 1024 / secs
+				: 0;
+		inst.next = (i + 1) % INST_SAMPLES;
+	}
+	inst.last_ms = now_ms;
+	inst.last_ops = ops;
+	inst.last_in = in;
+	inst.last_out = out;
+	pthread_mutex_unlock(&inst.lock);
+	struct mem_usage m;
+	mem_usage(&m);
+	update_peak(m.total);
+}
+
+static double inst_avg(const double *v)
+{
+	double sum = 0;
+	for (int i = 0; i < INST_SAMPLES; i++)
+		sum += v[i];
+	return sum / INST_SAMPLES;
+}
+
+/* Redis's bytesToHuman. */
+static void human(char *out, size_t cap, uint64_t n)
+{
+	double d = (double)n;
+	if (n < 1024)
+		snprintf(out, cap, "%lluB", (unsigned long long)n);
+	else if (n < (1ULL << 20))
+		snprintf(out, cap, "%.2fK", d / 1024);
+	else if (n < (1ULL << 30))
+		snprintf(out, cap, "%.2fM", d / (1ULL << 20));
+	else if (n < (1ULL << 40))
+		snprintf(out, cap, "%.2fG", d / (1ULL << 30));
+	else if (n < (1ULL << 50))
+		snprintf(out, cap, "%.2fT", d / (1ULL << 40));
+	else
+		snprintf(out, cap, "%.2fP", d / (1ULL << 50));
+}
+
+static uint64_t stat_get(_Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void info_server(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	struct utsname u;
+	if (uname(&u) != 0)
+		memset(&u, 0, sizeof(u));
+	int64_t now = rf_wall_ms();
+	int64_t up = (now - server.start_ms) / 1000;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		snprintf(exe, sizeof(exe), "%s",
+			 server.executable ? server.executable : "");
+	else
+		exe[n] = '\0';
+	/* After a rebuild under a running server the link says so. */
+	char *deleted = strstr(exe, " (deleted)");
+	if (deleted != NULL && deleted[10] == '\0')
+		*deleted = '\0';
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	sb_printf(b,
+		  "# Server\r\n"
+		  "redis_version:" REDIS_VERSION "\r\n"
+		  "redis_git_sha1:00000000\r\n"
+		  "redis_git_dirty:0\r\n"
+		  "redis_build_id:0\r\n"
+		  "redis_mode:standalone\r\n"
+		  "os:%s %s %s\r\n"
+		  "arch_bits:%d\r\n"
+		  "monotonic_clock:POSIX clock_gettime\r\n"
+		  "multiplexing_api:epoll\r\n"
+		  "atomicvar_api:c11-builtin\r\n"
+		  "gcc_version:%d.%d.%d\r\n"
+		  "process_id:%d\r\n"
+		  "process_supervised:no\r\n"
+		  "run_id:%s\r\n"
+		  "tcp_port:%lld\r\n"
+		  "server_time_usec:%lld\r\n"
+		  "uptime_in_seconds:%lld\r\n"
+		  "uptime_in_days:%lld\r\n"
+		  "hz:%lld\r\n"
+		  "configured_hz:%lld\r\n"
+		  "executable:%s\r\n"
+		  "config_file:%s\r\n"
+		  "io_threads_active:%d\r\n"
+		  "io_threads:%d\r\n",
+		  u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
+#ifdef __GNUC__
+		  __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__,
+#else
+		  0, 0, 0,
+#endif
+		  (int)getpid(), server.run_id,
+		  (long long)cfg_get_int(&server.cfg.port),
+		  (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
+		  (long long)up, (long long)(up / 86400),
+		  (long long)cfg_get_int(&server.cfg.hz),
+		  (long long)cfg_get_int(&server.cfg.hz), exe,
+		  server.config_file ? server.config_file : "",
+		  server.nworkers > 1, server.nworkers);
+}
+
+static void info_clients(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	sb_printf(b,
+		  "# Clients\r\n"
+		  "connected_clients:%lld\r\n"
+		  "cluster_connections:0\r\n"
+		  "maxclients:%lld\r\n"
+		  "blocked_clients:0\r\n"
+		  "tracking_clients:0\r\n"
+		  "clients_in_timeout_table:0\r\n",
+		  (long long)atomic_load(&server.connected_clients),
+		  (long long)cfg_get_int(&server.cfg.maxclients));
+}
+
+static void info_memory(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	struct mem_usage m;
+	mem_usage(&m);
+	update_peak(m.total);
+	uint64_t peak = __atomic_load_n(&inst.peak_memory, __ATOMIC_RELAXED);
+	uint64_t sysmem = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+			  (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t maxmem = (uint64_t)cfg_get_int(&server.cfg.maxmemory);
+	char h_used[32], h_rss[32], h_peak[32], h_sys[32], h_max[32];
+	human(h_used, sizeof(h_used), m.total);
+	human(h_rss, sizeof(h_rss), m.rss);
+	human(h_peak, sizeof(h_peak), peak);
+	human(h_sys, sizeof(h_sys), sysmem);
+	human(h_max, sizeof(h_max), maxmem);
+	char policy[32];
+	const cfg_option *o = cfg_find("maxmemory-policy");
+	cfg_format(&server.cfg, o, policy, sizeof(policy));
+	char allocator[64] = "libc";
+	if (mallctl != NULL) {
+		const char *ver = NULL;
+		size_t sz = sizeof(ver);
+		if (mallctl("version", &ver, &sz, NULL, 0) == 0 && ver) {
+			/* "5.3.0-0-g54eaed1d..." -> "jemalloc-5.3.0" */
+			size_t k = strcspn(ver, "-");
+			snprintf(allocator, sizeof(allocator), "jemalloc-%.*s",
+				 (int)k, ver);
+		}
+	}
+	sb_printf(b,
+		  "# Memory\r\n"
+		  "used_memory:%llu\r\n"
+		  "used_memory_human:%s\r\n"
+		  "used_memory_rss:%llu\r\n"
+		  "used_memory_rss_human:%s\r\n"
+		  "used_memory_peak:%llu\r\n"
+		  "used_memory_peak_human:%s\r\n"
+		  "used_memory_heap:%llu\r\n"
+		  "used_memory_engine_index:%llu\r\n"
+		  "used_memory_engine_log:%llu\r\n"
+		  "total_system_memory:%llu\r\n"
+		  "total_system_memory_human:%s\r\n"
+		  "maxmemory:%llu\r\n"
+		  "maxmemory_human:%s\r\n"
+		  "maxmemory_policy:%s\r\n"
+		  "mem_fragmentation_ratio:%.2f\r\n"
+		  "mem_allocator:%s\r\n"
+		  "lazyfree_pending_objects:0\r\n",
+		  (unsigned long long)m.total, h_used,
+		  (unsigned long long)m.rss, h_rss, (unsigned long long)peak,
+		  h_peak, (unsigned long long)m.heap,
+		  (unsigned long long)m.index, (unsigned long long)m.log,
+		  (unsigned long long)sysmem, h_sys, (unsigned long long)maxmem,
+		  h_max, policy,
+		  m.total ? (double)m.rss / (double)m.total : 0.0, allocator);
+}
+
+/* Persistence is not built yet: nothing loads or saves, and the last save
+ * time is the start time (as LASTSAVE reports). */
+static void info_persistence(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	sb_printf(b,
+		  "# Persistence\r\n"
+		  "loading:0\r\n"
+		  "async_loading:0\r\n"
+		  "rdb_changes_since_last_save:0\r\n"
+		  "rdb_bgsave_in_progress:0\r\n"
+		  "rdb_last_save_time:%lld\r\n"
+		  "rdb_last_bgsave_status:ok\r\n"
+		  "rdb_last_bgsave_time_sec:-1\r\n"
+		  "rdb_current_bgsave_time_sec:-1\r\n"
+		  "rdb_saves:0\r\n"
+		  "aof_enabled:0\r\n"
+		  "aof_rewrite_in_progress:0\r\n"
+		  "aof_rewrite_scheduled:0\r\n"
+		  "aof_last_rewrite_time_sec:-1\r\n"
+		  "aof_current_rewrite_time_sec:-1\r\n"
+		  "aof_last_bgrewrite_status:ok\r\n"
+		  "aof_rewrites:0\r\n"
+		  "aof_last_write_status:ok\r\n",
+		  (long long)(server.start_ms / 1000));
+}
+
+static void info_stats(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	pthread_mutex_lock(&inst.lock);
+	double ops = inst_avg(inst.ops), in = inst_avg(inst.in_kbps),
+	       out = inst_avg(inst.out_kbps);
+	pthread_mutex_unlock(&inst.lock);
+	sb_printf(b,
+		  "# Stats\r\n"
+		  "total_connections_received:%llu\r\n"
+		  "total_commands_processed:%llu\r\n"
+		  "instantaneous_ops_per_sec:%lld\r\n"
+		  "total_net_input_bytes:%llu\r\n"
+		  "total_net_output_bytes:%llu\r\n"
+		  "instantaneous_input_kbps:%.2f\r\n"
+		  "instantaneous_output_kbps:%.2f\r\n"
+		  "rejected_connections:%llu\r\n"
+		  "sync_full:0\r\n"
+		  "sync_partial_ok:0\r\n"
+		  "sync_partial_err:0\r\n"
+		  "expired_keys:%llu\r\n"
+		  "evicted_keys:0\r\n"
+		  "keyspace_hits:%llu\r\n"
+		  "keyspace_misses:%llu\r\n"
+		  "pubsub_channels:0\r\n"
+		  "pubsub_patterns:0\r\n"
+		  "latest_fork_usec:0\r\n",
+		  (unsigned long long)stat_get(&server.total_connections),
+		  (unsigned long long)stat_get(&server.total_commands),
+		  (long long)llround(ops),
+		  (unsigned long long)stat_get(&server.net_input_bytes),
+		  (unsigned long long)stat_get(&server.net_output_bytes), in,
+		  out,
+		  (unsigned long long)stat_get(&server.rejected_connections),
+		  (unsigned long long)stat_get(&server.expired_keys),
+		  (unsigned long long)stat_get(&server.keyspace_hits),
+		  (unsigned long long)stat_get(&server.keyspace_misses));
+}
+
+static pthread_once_t replid_once = PTHREAD_ONCE_INIT;
+static char replid[41];
+
+static void make_replid(void)
+{
+	unsigned char r[20];
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		for (size_t i = 0; i < sizeof(r); i++)
+			r[i] = (unsigned char)(rand() ^ (server.start_ms >> i));
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(replid + 2 * i, 3, "%02x", r[i]);
+}
+
+static void info_replication(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	pthread_once(&replid_once, make_replid);
+	sb_printf(b,
+		  "# Replication\r\n"
+		  "role:master\r\n"
+		  "connected_slaves:0\r\n"
+		  "master_failover_state:no-failover\r\n"
+		  "master_replid:%s\r\n"
+		  "master_replid2:0000000000000000000000000000000000000000\r\n"
+		  "master_repl_offset:0\r\n"
+		  "second_repl_offset:-1\r\n"
+		  "repl_backlog_active:0\r\n"
+		  "repl_backlog_size:1048576\r\n"
+		  "repl_backlog_first_byte_offset:0\r\n"
+		  "repl_backlog_histlen:0\r\n",
+		  replid);
+}
+
+static double tv_secs(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void info_cpu(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	struct rusage self, children;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &children);
+	sb_printf(b,
+		  "# CPU\r\n"
+		  "used_cpu_sys:%.6f\r\n"
+		  "used_cpu_user:%.6f\r\n"
+		  "used_cpu_sys_children:%.6f\r\n"
+		  "used_cpu_user_children:%.6f\r\n",
+		  tv_secs(self.ru_stime), tv_secs(self.ru_utime),
+		  tv_secs(children.ru_stime), tv_secs(children.ru_utime));
+}
+
+static void info_modules(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	sb_printf(b, "# Modules\r\n");
+}
+
+static void info_cluster(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	sb_printf(b, "# Cluster\r\ncluster_enabled:0\r\n");
+}
+
+struct ks_count {
+	uint64_t keys[256], expires[256];
+	long double expire_sum[256]; /* absolute expiry times, Unix ms */
+};
+
+static void ks_count_cb(void *arg, const uint8_t *key, uint32_t key_len,
+			int64_t expire_ms)
+{
+	struct ks_count *k = arg;
+	if (key_len == 0)
+		return;
+	int db = key[0];
+	k->keys[db]++;
+	if (expire_ms != 0) {
+		k->expires[db]++;
+		k->expire_sum[db] += (long double)expire_ms;
+	}
+}
+
+/* The last count, reused while no write has completed since (the
+ * engine's completed-write counters have not moved) and it is younger
+ * than KS_CACHE_MS: a full count costs a scan of the whole index (about
+ * 35 ms for the default 1 Mi buckets, since fkv_scan walks buckets in
+ * reverse-binary order), and clients such as ioredis send INFO on every
+ * connect.  Keys that expire by time alone may thus be counted for up to
+ * KS_CACHE_MS longer (Redis too counts them until they are reclaimed). */
+#define KS_CACHE_MS 5000
+
+static struct {
+	pthread_mutex_t lock;
+	bool valid;
+	uint64_t writes;
+	int64_t at_ms;
+	struct ks_count k;
+} ks_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t completed_writes(void)
+{
+	fkv_stats st;
+	fkv_store_stats(server.store, &st);
+	return st.upserts_in_place + st.upserts_appended + st.rmws_in_place +
+	       st.rmws_copied + st.rmws_initial + st.deletes_in_place +
+	       st.deletes_appended + st.index_grows;
+}
+
+/* Counts keys per database with a full fkv_scan of the index: O(index
+ * buckets + keys) on the calling worker, refreshing its session between
+ * slices so the rest of the engine is not held back; see ks_cache. */
+static void info_keyspace(cmd_ctx *ctx, resp_buf *b)
+{
+	sb_printf(b, "# Keyspace\r\n");
+	if (ctx->s == NULL || server.store == NULL)
+		return;
+	struct ks_count *k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return;
+	int64_t now = rf_wall_ms();
+	uint64_t writes = completed_writes();
+	pthread_mutex_lock(&ks_cache.lock);
+	bool hit = ks_cache.valid && ks_cache.writes == writes &&
+		   now - ks_cache.at_ms >= 0 &&
+		   now - ks_cache.at_ms < KS_CACHE_MS;
+	if (hit)
+		*k = ks_cache.k;
+	pthread_mutex_unlock(&ks_cache.lock);
+	if (!hit) {
+		uint64_t cursor = 0;
+		do {
+			fkv_scan(ctx->s, &cursor, 4096, ks_count_cb, k);
+			fkv_refresh(ctx->s);
+		} while (cursor != 0);
+		pthread_mutex_lock(&ks_cache.lock);
+		ks_cache.k = *k;
+		ks_cache.writes = writes; /* read before the scan */
+		ks_cache.at_ms = now;
+		ks_cache.valid = true;
+		pthread_mutex_unlock(&ks_cache.lock);
+	}
+	for (int db = 0; db < 256; db++) {
+		if (k->keys[db] == 0)
+			continue;
+		long double avg = 0;
+		if (k->expires[db] != 0)
+			avg = k->expire_sum[db] / k->expires[db] -
+			      (long double)now;
+		sb_printf(b, "db%d:keys=%llu,expires=%llu,avg_ttl=%llu\r\n", db,
+			  (unsigned long long)k->keys[db],
+			  (unsigned long long)k->expires[db],
+			  avg > 0 ? (unsigned long long)avg : 0ULL);
+	}
+	free(k);
+}
+
+static void info_engine(cmd_ctx *ctx, resp_buf *b)
+{
+	(void)ctx;
+	fkv_stats st;
+	memset(&st, 0, sizeof(st));
+	if (server.store != NULL)
+		fkv_store_stats(server.store, &st);
+#define U(x) ((unsigned long long)(x))
+	sb_printf(b,
+		  "# Engine\r\n"
+		  "engine:faster\r\n"
+		  "log_begin_address:%llu\r\n"
+		  "log_head_address:%llu\r\n"
+		  "log_safe_read_only_address:%llu\r\n"
+		  "log_read_only_address:%llu\r\n"
+		  "log_tail_address:%llu\r\n"
+		  "log_bytes:%llu\r\n"
+		  "log_memory_size:%llu\r\n"
+		  "index_buckets:%llu\r\n"
+		  "index_entries:%llu\r\n"
+		  "index_overflow_buckets:%llu\r\n"
+		  "index_grows:%llu\r\n"
+		  "reads:%llu\r\n"
+		  "read_hits:%llu\r\n"
+		  "read_misses:%llu\r\n"
+		  "upserts:%llu\r\n"
+		  "upserts_in_place:%llu\r\n"
+		  "upserts_appended:%llu\r\n"
+		  "rmws:%llu\r\n"
+		  "rmws_in_place:%llu\r\n"
+		  "rmws_copied:%llu\r\n"
+		  "rmws_initial:%llu\r\n"
+		  "rmws_aborted:%llu\r\n"
+		  "deletes:%llu\r\n"
+		  "deletes_in_place:%llu\r\n"
+		  "deletes_appended:%llu\r\n"
+		  "retries:%llu\r\n"
+		  "sessions:%llu\r\n",
+		  U(st.log_begin), U(st.log_head), U(st.log_safe_read_only),
+		  U(st.log_read_only), U(st.log_tail), U(st.log_bytes),
+		  U(st.log_memory_size), U(st.index_buckets),
+		  U(st.index_entries), U(st.index_overflow_buckets),
+		  U(st.index_grows), U(st.reads), U(st.read_hits),
+		  U(st.read_misses), U(st.upserts), U(st.upserts_in_place),
+		  U(st.upserts_appended), U(st.rmws), U(st.rmws_in_place),
+		  U(st.rmws_copied), U(st.rmws_initial), U(st.rmws_aborted),
+		  U(st.deletes), U(st.deletes_in_place), U(st.deletes_appended),
+		  U(st.retries), U(st.sessions));
+#undef U
+}
+
+static const struct info_section {
+	const char *name;
+	void (*fn)(cmd_ctx *ctx, resp_buf *b);
+	bool in_default;
+} info_sections[] = {
+	{"server", info_server, true},
+	{"clients", info_clients, true},
+	{"memory", info_memory, true},
+	{"persistence", info_persistence, true},
+	{"stats", info_stats, true},
+	{"replication", info_replication, true},
+	{"cpu", info_cpu, true},
+	{"modules", info_modules, true},
+	{"cluster", info_cluster, true},
+	{"keyspace", info_keyspace, true},
+	{"engine", info_engine, true},
+};
+
+#define NSECTIONS (sizeof(info_sections) / sizeof(info_sections[0]))
+
+/* INFO [section ...]: the named sections in their fixed order; "default"
+ * (no argument), "all" and "everything" name groups; unknown names add
+ * nothing. */
+static void cmd_info(cmd_ctx *ctx)
+{
+	bool want[NSECTIONS] = {false};
+	if (ctx->argc == 1) {
+		for (size_t i = 0; i < NSECTIONS; i++)
+			want[i] = info_sections[i].in_default;
+	}
+	for (int a = 1; a < ctx->argc; a++) {
+		if (cmd_arg_is(ctx, a, "default")) {
+			for (size_t i = 0; i < NSECTIONS; i++)
+				want[i] |= info_sections[i].in_default;
+		} else if (cmd_arg_is(ctx, a, "all") ||
+			   cmd_arg_is(ctx, a, "everything")) {
+			for (size_t i = 0; i < NSECTIONS; i++)
+				want[i] = true;
+		} else {
+			for (size_t i = 0; i < NSECTIONS; i++)
+				if (cmd_arg_is(ctx, a, info_sections[i].name))
+					want[i] = true;
+		}
+	}
+	resp_buf b;
+	resp_buf_init(&b, 2);
+	bool first = true;
+	for (size_t i = 0; i < NSECTIONS; i++) {
+		if (!want[i])
+			continue;
+		if (!first)
+			sb_printf(&b, "\r\n");
+		first = false;
+		info_sections[i].fn(ctx, &b);
+	}
+	if (b.oom)
+		resp_add_error(ctx->out, "ERR out of memory");
+	else
+		resp_add_verbatim(ctx->out, "txt", b.data ? b.data : "", b.len);
+	resp_buf_free(&b);
+}
+
+/* ---- CONFIG ------------------------------------------------------------- */
+
+/* Serializes CONFIG SET, REWRITE and RESETSTAT, so that a multi-option
+ * SET and its rollback are not interleaved with another. */
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void cmd_config(cmd_ctx *ctx)
+{
+	/* The container itself runs only without a subcommand, which the
+	 * arity check (-2) refuses first; answer as Redis would anyway. */
+	cmd_err_arity(ctx, "config");
+}
+
+/* CONFIG GET pattern [pattern ...]: a name without glob characters is
+ * looked up directly (names and aliases, any case, answered as asked);
+ * a pattern matches names and aliases, case-insensitively. */
+static void cmd_config_get(cmd_ctx *ctx)
+{
+	size_t cap = 2 * cfg_noptions + (size_t)ctx->argc;
+	const char **names = malloc(cap * sizeof(*names));
+	const cfg_option **opts = malloc(cap * sizeof(*opts));
+	char **owned = calloc((size_t)ctx->argc, sizeof(*owned));
+	if (names == NULL || opts == NULL || owned == NULL) {
+		resp_add_error(ctx->out, "ERR out of memory");
+		goto out;
+	}
+	size_t n = 0;
+	for (int a = 2; a < ctx->argc; a++) {
+		owned[a] = strndup(ctx->argv[a], ctx->argv_len[a]);
+		if (owned[a] == NULL)
+			continue;
+		const char *pat = owned[a];
+		if (strpbrk(pat, "[*?") == NULL) {
+			const cfg_option *o = cfg_find(pat);
+			bool dup = false;
+			for (size_t k = 0; k < n && !dup; k++)
+				dup = strcasecmp(names[k], pat) == 0;
+			if (o != NULL && !dup) {
+				names[n] = pat;
+				opts[n++] = o;
+			}
+			continue;
+		}
+		for (size_t i = 0; i < cfg_noptions; i++) {
+			const cfg_option *o = &cfg_options[i];
+			const char *cands[2] = {o->name, o->alias};
+			for (int c = 0; c < 2; c++) {
+				const char *nm = cands[c];
+				if (nm == NULL ||
+				    !glob_match(pat, strlen(pat), nm,
+						strlen(nm), true))
+					continue;
+				bool dup = false;
+				for (size_t k = 0; k < n && !dup; k++)
+					dup = strcasecmp(names[k], nm) == 0;
+				if (!dup) {
+					names[n] = nm;
+					opts[n++] = o;
+				}
+			}
+		}
+	}
+	resp_add_map(ctx->out, (int64_t)n);
+	for (size_t i = 0; i < n; i++) {
+		char val[4096];
+		size_t len = cfg_format(&server.cfg, opts[i], val, sizeof(val));
+		resp_add_cstr(ctx->out, names[i]);
+		resp_add_bulk(ctx->out, val, len);
+	}
+out:
+	if (owned != NULL)
+		for (int a = 0; a < ctx->argc; a++)
+			free(owned[a]);
+	free(owned);
+	free(names);
+	free(opts);
+}
+
+/* CONFIG SET name value [name value ...]: all or nothing.  Names are
+ * checked first (unknown, immutable, given twice); then the values are
+ * applied in order, and if one is refused the ones before it get their
+ * old values back. */
+static void cmd_config_set(cmd_ctx *ctx)
+{
+	if (ctx->argc % 2 != 0) {
+		cmd_err_syntax(ctx);
+		return;
+	}
+	int count = (ctx->argc - 2) / 2;
+	const cfg_option **opts = calloc((size_t)count, sizeof(*opts));
+	char **names = calloc((size_t)count, sizeof(*names));
+	char **vals = calloc((size_t)count, sizeof(*vals));
+	char **olds = calloc((size_t)count, sizeof(*olds));
+	const char *unknown = NULL, *err_name = NULL, *errstr = NULL;
+	char err[512];
+	if (opts == NULL || names == NULL || vals == NULL || olds == NULL) {
+		resp_add_error(ctx->out, "ERR out of memory");
+		goto out;
+	}
+	for (int i = 0; i < count; i++) {
+		names[i] =
+			strndup(ctx->argv[2 + 2 * i], ctx->argv_len[2 + 2 * i]);
+		vals[i] =
+			strndup(ctx->argv[3 + 2 * i], ctx->argv_len[3 + 2 * i]);
+		if (names[i] == NULL || vals[i] == NULL) {
+			resp_add_error(ctx->out, "ERR out of memory");
+			goto out;
+		}
+	}
+	for (int i = 0; i < count; i++) {
+		const cfg_option *o = cfg_find(names[i]);
+		if (o == NULL) {
+			if (unknown == NULL && errstr == NULL)
+				unknown = names[i];
+			continue;
+		}
+		if (unknown != NULL || errstr != NULL)
+			continue;
+		if (!o->mutable_) {
+			errstr = "can't set immutable config";
+			err_name = names[i];
+			continue;
+		}
+		for (int j = 0; j < i; j++) {
+			if (opts[j] == o) {
+				errstr = "duplicate parameter";
+				err_name = names[i];
+				break;
+			}
+		}
+		opts[i] = o;
+	}
+	if (unknown != NULL) {
+		resp_add_errorf(ctx->out,
+				"ERR Unknown option or number of arguments "
+				"for CONFIG SET - '%s'",
+				unknown);
+		goto out;
+	}
+	if (errstr != NULL) {
+		resp_add_errorf(ctx->out,
+				"ERR CONFIG SET failed (possibly related to "
+				"argument '%s') - %s",
+				err_name, errstr);
+		goto out;
+	}
+	pthread_mutex_lock(&config_lock);
+	for (int i = 0; i < count; i++) {
+		char val[4096];
+		cfg_format(&server.cfg, opts[i], val, sizeof(val));
+		olds[i] = strdup(val);
+	}
+	int failed = -1;
+	for (int i = 0; i < count && failed < 0; i++) {
+		const char *v = vals[i];
+		if (olds[i] == NULL || cfg_set(&server.cfg, opts[i]->name, &v,
+					       1, true, err, sizeof(err)) != 0)
+			failed = i;
+	}
+	if (failed >= 0) {
+		for (int i = 0; i < failed; i++) {
+			char e2[256];
+			const char *v = olds[i];
+			if (cfg_set(&server.cfg, opts[i]->name, &v, 1, true, e2,
+				    sizeof(e2)) != 0)
+				rf_log(RF_LOG_WARNING,
+				       "Failed restoring failed CONFIG SET "
+				       "command. Error setting %s to '%s': %s",
+				       opts[i]->name, olds[i], e2);
+		}
+		pthread_mutex_unlock(&config_lock);
+		if (olds[failed] == NULL)
+			snprintf(err, sizeof(err), "out of memory");
+		resp_add_errorf(ctx->out,
+				"ERR CONFIG SET failed (possibly related to "
+				"argument '%s') - %s",
+				names[failed], err);
+		goto out;
+	}
+	pthread_mutex_unlock(&config_lock);
+	resp_add_ok(ctx->out);
+out:
+	for (int i = 0; i < count; i++) {
+		if (names)
+			free(names[i]);
+		if (vals)
+			free(vals[i]);
+		if (olds)
+			free(olds[i]);
+	}
+	free(opts);
+	free(names);
+	free(vals);
+	free(olds);
+}
+
+static void cmd_config_resetstat(cmd_ctx *ctx)
+{
+	pthread_mutex_lock(&config_lock);
+	atomic_store(&server.total_connections, 0);
+	atomic_store(&server.rejected_connections, 0);
+	atomic_store(&server.total_commands, 0);
+	atomic_store(&server.net_input_bytes, 0);
+	atomic_store(&server.net_output_bytes, 0);
+	atomic_store(&server.expired_keys, 0);
+	atomic_store(&server.keyspace_hits, 0);
+	atomic_store(&server.keyspace_misses, 0);
+	pthread_mutex_lock(&inst.lock);
+	memset(inst.ops, 0, sizeof(inst.ops));
+	memset(inst.in_kbps, 0, sizeof(inst.in_kbps));
+	memset(inst.out_kbps, 0, sizeof(inst.out_kbps));
+	inst.last_ms = 0;
+	pthread_mutex_unlock(&inst.lock);
+	__atomic_store_n(&inst.peak_memory, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&config_lock);
+	resp_add_ok(ctx->out);
+}
+
+static void cmd_config_rewrite(cmd_ctx *ctx)
+{
+	if (server.config_file == NULL) {
+		resp_add_error(ctx->out,
+			       "ERR The server is running without a config "
+			       "file");
+		return;
+	}
+	char err[512];
+	pthread_mutex_lock(&config_lock);
+	int rc = cfg_rewrite(&server.cfg, server.config_file, err, sizeof(err));
+	pthread_mutex_unlock(&config_lock);
+	if (rc != 0) {
+		rf_log(RF_LOG_WARNING, "CONFIG REWRITE failed: %s", err);
+		resp_add_errorf(ctx->out, "ERR %s", err);
+		return;
+	}
+	rf_log(RF_LOG_NOTICE, "CONFIG REWRITE executed with success.");
+	resp_add_ok(ctx->out);
+}
+
+static void cmd_config_help(cmd_ctx *ctx)
+{
+	static const char *const lines[] = {
+		"GET <pattern>",
+		"    Return parameters matching the glob-like <pattern> and "
+		"their values.",
+		"SET <directive> <value>",
+		"    Set the configuration <directive> to <value>.",
+		"RESETSTAT",
+		"    Reset statistics reported by the INFO command.",
+		"REWRITE",
+		"    Rewrite the configuration file.",
+		NULL};
+	add_help(ctx, "CONFIG", lines);
+}
+
+/* ---- TIME, LASTSAVE, DEBUG, SHUTDOWN ------------------------------------ */
+
+static void cmd_time(cmd_ctx *ctx)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char sec[32], usec[32];
+	snprintf(sec, sizeof(sec), "%lld", (long long)ts.tv_sec);
+	snprintf(usec, sizeof(usec), "%ld", ts.tv_nsec / 1000);
+	resp_add_array(ctx->out, 2);
+	resp_add_cstr(ctx->out, sec);
+	resp_add_cstr(ctx->out, usec);
+}
+
+/* Persistence is not built yet: the last "save" is the start time. */
+static void cmd_lastsave(cmd_ctx *ctx)
+{
+	resp_add_int(ctx->out, server.start_ms / 1000);
+}
+
+static bool client_is_local(const rf_client *c)
+{
+	return (c->flags & CLIENT_UNIX) || strncmp(c->addr, "127.", 4) == 0 ||
+	       strncmp(c->addr, "::1:", 4) == 0 ||
+	       strncmp(c->addr, "::ffff:127.", 11) == 0;
+}
+
+/* DEBUG SLEEP <seconds> | HELP, behind enable-debug-command. */
+static void cmd_debug(cmd_ctx *ctx)
+{
+	int64_t mode = cfg_get_int(&server.cfg.enable_debug_command);
+	if (mode == CFG_DEBUG_NO ||
+	    (mode == CFG_DEBUG_LOCAL && !client_is_local(ctx->c))) {
+		resp_add_error(
+			ctx->out,
+			"ERR DEBUG command not allowed. If the "
+			"enable-debug-command option is set to \"local\", you "
+			"can run it from a local connection, otherwise you "
+			"need to set this option in the configuration file, "
+			"and then restart the server.");
+		return;
+	}
+	if (cmd_arg_is(ctx, 1, "help") && ctx->argc == 2) {
+		static const char *const lines[] = {
+			"SLEEP <seconds>",
+			"    Stop the server for <seconds>. Decimals allowed.",
+			NULL};
+		add_help(ctx, "DEBUG", lines);
+		return;
+	}
+	if (cmd_arg_is(ctx, 1, "sleep") && ctx->argc == 3) {
+		char buf[64];
+		double secs = strtod(arg_str(ctx, 2, buf, sizeof(buf)), NULL);
+		if (secs > 0 && isfinite(secs)) {
+			struct timespec ts = {
+				.tv_sec = (time_t)secs,
+				.tv_nsec = (long)((secs - floor(secs)) * 1e9)};
+			/* A sleeping worker must not hold the engine's
+			 * epoch back. */
+			fkv_session_suspend(ctx->s);
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+				;
+			fkv_session_resume(ctx->s);
+		}
+		resp_add_ok(ctx->out);
+		return;
+	}
+	char name[130];
+	resp_add_errorf(ctx->out,
+			"ERR unknown subcommand or wrong number of arguments "
+			"for '%s'. Try DEBUG HELP.",
+			arg_str(ctx, 1, name, sizeof(name)));
+}
+
+/* SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: a graceful stop through
+ * the main thread (SIGTERM); the connection closes without a reply.
+ * There is no persistence yet, so SAVE cannot be honoured: it fails
+ * unless FORCE is given, as a failed save does in Redis. */
+static void cmd_shutdown(cmd_ctx *ctx)
+{
+	bool nosave = false, save = false, force = false, abort_ = false;
+	for (int i = 1; i < ctx->argc; i++) {
+		if (cmd_arg_is(ctx, i, "nosave"))
+			nosave = true;
+		else if (cmd_arg_is(ctx, i, "save"))
+			save = true;
+		else if (cmd_arg_is(ctx, i, "now"))
+			;
+		else if (cmd_arg_is(ctx, i, "force"))
+			force = true;
+		else if (cmd_arg_is(ctx, i, "abort"))
+			abort_ = true;
+		else {
+			cmd_err_syntax(ctx);
+			return;
+		}
+	}
+	if ((nosave && save) || (abort_ && ctx->argc != 2)) {
+		cmd_err_syntax(ctx);
+		return;
+	}
+	if (abort_) {
+		resp_add_error(ctx->out, "ERR No shutdown in progress.");
+		return;
+	}
+	if (save && !force) {
+		rf_log(RF_LOG_WARNING,
+		       "SHUTDOWN SAVE refused: persistence is not built yet, "
+		       "nothing can be saved (use NOSAVE or FORCE)");
+		resp_add_error(ctx->out,
+			       "ERR Errors trying to SHUTDOWN. Check logs.");
+		return;
+	}
+	rf_log(RF_LOG_WARNING, "User requested shutdown...");
+	atomic_store(&server.shutdown_asked, 1);
+	ctx->c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+	kill(getpid(), SIGTERM);
+}
+
+/* ---- cluster commands on a server that is not a cluster ---------------- */
+
+static void cmd_cluster_disabled(cmd_ctx *ctx)
+{
+	resp_add_error(ctx->out, "ERR This instance has cluster support "
+				 "disabled");
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+#define END                                                                    \
+	{                                                                      \
+		NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL        \
+	}
+#define SUB_FLAGS (CMD_LOADING | CMD_STALE)
+
+static const cmd_def command_subs[] = {
+	{"command|count", cmd_command_count, 2, SUB_FLAGS, 0, 0, 0, "server",
+	 "Returns a count of commands.", "2.8.13", "O(1)", NULL},
+	{"command|docs", cmd_command_docs, -2, SUB_FLAGS, 0, 0, 0, "server",
+	 "Returns documentary information about one, multiple or all "
+	 "commands.",
+	 "7.0.0", "O(N) where N is the number of commands to look up", NULL},
+	{"command|getkeys", cmd_command_getkeys, -3, SUB_FLAGS, 0, 0, 0,
+	 "server", "Extracts the key names from an arbitrary command.",
+	 "2.8.13", "O(N) where N is the number of arguments to the command",
+	 NULL},
+	{"command|getkeysandflags", cmd_command_getkeysandflags, -3, SUB_FLAGS,
+	 0, 0, 0, "server",
+	 "Extracts the key names and access flags for an arbitrary command.",
+	 "7.0.0", "O(N) where N is the number of arguments to the command",
+	 NULL},
+	{"command|help", cmd_command_help, 2, SUB_FLAGS, 0, 0, 0, "server",
+	 "Returns helpful text about the different subcommands.", "5.0.0",
+	 "O(1)", NULL},
+	{"command|info", cmd_command_info, -2, SUB_FLAGS, 0, 0, 0, "server",
+	 "Returns information about one, multiple or all commands.", "2.8.13",
+	 "O(N) where N is the number of commands to look up", NULL},
+	{"command|list", cmd_command_list, -2, SUB_FLAGS, 0, 0, 0, "server",
+	 "Returns a list of command names.", "7.0.0",
+	 "O(N) where N is the total number of Redis commands", NULL},
+	END,
+};
+
+#define CONFIG_FLAGS (CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE)
+
+static const cmd_def config_subs[] = {
+	{"config|get", cmd_config_get, -3, CONFIG_FLAGS, 0, 0, 0, "server",
+	 "Returns the effective values of configuration parameters.", "2.0.0",
+	 "O(N) when N is the number of configuration parameters provided",
+	 NULL},
+	{"config|help", cmd_config_help, 2, SUB_FLAGS, 0, 0, 0, "server",
+	 "Returns helpful text about the different subcommands.", "5.0.0",
+	 "O(1)", NULL},
+	{"config|resetstat", cmd_config_resetstat, 2, CONFIG_FLAGS, 0, 0, 0,
+	 "server", "Resets the server's statistics.", "2.0.0", "O(1)", NULL},
+	{"config|rewrite", cmd_config_rewrite, 2, CONFIG_FLAGS, 0, 0, 0,
+	 "server", "Persists the effective configuration to file.", "2.8.0",
+	 "O(1)", NULL},
+	{"config|set", cmd_config_set, -4, CONFIG_FLAGS, 0, 0, 0, "server",
+	 "Sets configuration parameters in-flight.", "2.0.0",
+	 "O(N) when N is the number of configuration parameters provided",
+	 NULL},
+	END,
+};
+
+#define CLUSTER_SUB(n, ar, sum)                                                \
+	{                                                                      \
+		"cluster|" n, cmd_cluster_disabled, ar, CMD_STALE, 0, 0, 0,    \
+			"cluster", sum, "3.0.0", "O(1)", NULL                  \
+	}
+
+static const cmd_def cluster_subs[] = {
+	CLUSTER_SUB("countkeysinslot", 3,
+		    "Returns the number of keys in a hash slot."),
+	CLUSTER_SUB("getkeysinslot", 4,
+		    "Returns the key names in a hash slot."),
+	CLUSTER_SUB("help", 2,
+		    "Returns helpful text about the different subcommands."),
+	CLUSTER_SUB("info", 2,
+		    "Returns information about the state of a "
+		    "node."),
+	CLUSTER_SUB("keyslot", 3, "Returns the hash slot for a key."),
+	CLUSTER_SUB("links", 2,
+		    "Returns a list of all TCP links to and from peer nodes."),
+	CLUSTER_SUB("myid", 2, "Returns the ID of a node."),
+	CLUSTER_SUB("myshardid", 2, "Returns the shard ID of a node."),
+	CLUSTER_SUB("nodes", 2,
+		    "Returns the cluster configuration for a "
+		    "node."),
+	CLUSTER_SUB("replicas", 3, "Lists the replica nodes of a master node."),
+	CLUSTER_SUB("shards", 2,
+		    "Returns the mapping of cluster slots to "
+		    "shards."),
+	CLUSTER_SUB("slaves", 3, "Lists the replica nodes of a master node."),
+	CLUSTER_SUB("slots", 2,
+		    "Returns the mapping of cluster slots to "
+		    "nodes."),
+	END,
+};
 
 const cmd_def cmd_server_table[] = {
-	{NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
+	{"cluster", cmd_cluster_disabled, -2, 0, 0, 0, 0, "cluster",
+	 "A container for Redis Cluster commands.", "3.0.0",
+	 "Depends on subcommand.", cluster_subs},
+	{"command", cmd_command, -1, SUB_FLAGS, 0, 0, 0, "server",
+	 "Returns detailed information about all commands.", "2.8.13",
+	 "O(N) where N is the total number of Redis commands", command_subs},
+	{"config", cmd_config, -2, 0, 0, 0, 0, "server",
+	 "A container for server configuration commands.", "2.0.0",
+	 "Depends on subcommand.", config_subs},
+	{"debug", cmd_debug, -2,
+	 CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
+	 "A container for debugging commands.", "1.0.0",
+	 "Depends on subcommand.", NULL},
+	{"info", cmd_info, -1, CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
+	 "Returns information and statistics about the server.", "1.0.0",
+	 "O(1)", NULL},
+	{"lastsave", cmd_lastsave, 1, CMD_LOADING | CMD_STALE | CMD_FAST, 0, 0,
+	 0, "server",
+	 "Returns the Unix timestamp of the last successful save "
+	 "to disk.",
+	 "1.0.0", "O(1)", NULL},
+	{"readonly", cmd_cluster_disabled, 1,
+	 CMD_LOADING | CMD_STALE | CMD_FAST, 0, 0, 0, "cluster",
+	 "Enables read-only queries for a connection to a Redis Cluster "
+	 "replica node.",
+	 "3.0.0", "O(1)", NULL},
+	{"readwrite", cmd_cluster_disabled, 1,
+	 CMD_LOADING | CMD_STALE | CMD_FAST, 0, 0, 0, "cluster",
+	 "Enables read-write queries for a connection to a Redis Cluster "
+	 "replica node.",
+	 "3.0.0", "O(1)", NULL},
+	{"shutdown", cmd_shutdown, -1,
+	 CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
+	 "Synchronously saves the database(s) to disk and shuts down the "
+	 "Redis server.",
+	 "1.0.0",
+	 "O(N) when saving, where N is the total number of keys in all "
+	 "databases when saving data, otherwise O(1)",
+	 NULL},
+	{"time", cmd_time, 1, CMD_LOADING | CMD_STALE | CMD_FAST, 0, 0, 0,
+	 "server", "Returns the server time.", "2.6.0", "O(1)", NULL},
+	END,
 };

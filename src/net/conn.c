@@ -285,6 +285,11 @@ static void on_readable(ev_loop *loop, int fd, void *data, int mask)
 	(void)fd;
 	(void)mask;
 	rf_client *c = data;
+	/* Killed by CLIENT KILL from another client: run nothing more. */
+	if (atomic_load_explicit(&c->kill, memory_order_acquire)) {
+		close_client(c);
+		return;
+	}
 	size_t want = READ_CHUNK;
 	/* A large bulk being received: read it in as few calls as we can. */
 	if (c->parser.want > c->qlen - c->qpos) {
@@ -589,6 +594,8 @@ static int64_t worker_cron(ev_loop *loop, int64_t id, void *data)
 		c = next;
 	}
 	cmd_keys_cron(w->s, &w->sweep_cursor, now);
+	if (w->id == 0)
+		cmd_server_cron(now);
 	if (atomic_load(&server.shutdown_asked))
 		ev_stop(loop);
 	int64_t hz = cfg_get_int(&server.cfg.hz);
