@@ -8,6 +8,7 @@ here uses fixed ports, bare sleeps or pkill.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,6 +95,9 @@ class Server:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+        # Keep the directory (and its log) only when the server failed.
+        if self.proc.returncode in (0, -signal.SIGTERM, -signal.SIGKILL) or sig == signal.SIGKILL:
+            shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
 
 
