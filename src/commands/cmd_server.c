@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "cmd_docs.h"
 #include "conn.h"
 #include "server.h"
 
@@ -492,11 +493,12 @@ static void add_command_info(resp_buf *b, const cmd_def *d)
 }
 
 /* COMMAND DOCS's map for one command: summary, since, group, complexity,
- * and the subcommands' docs for a container. */
+ * the arguments (cmd_docs.c), and the subcommands' docs for a container. */
 static void add_command_docs(resp_buf *b, const cmd_def *d)
 {
 	int nsub = count_subs(d);
-	resp_add_map(b, 3 + (d->complexity != NULL) + (nsub > 0));
+	bool args = cmd_docs_has_arguments(d->name);
+	resp_add_map(b, 3 + (d->complexity != NULL) + args + (nsub > 0));
 	resp_add_cstr(b, "summary");
 	resp_add_cstr(b, d->summary ? d->summary : "");
 	resp_add_cstr(b, "since");
@@ -506,6 +508,10 @@ static void add_command_docs(resp_buf *b, const cmd_def *d)
 	if (d->complexity != NULL) {
 		resp_add_cstr(b, "complexity");
 		resp_add_cstr(b, d->complexity);
+	}
+	if (args) {
+		resp_add_cstr(b, "arguments");
+		cmd_docs_add_arguments(b, d->name);
 	}
 	if (nsub > 0) {
 		resp_add_cstr(b, "subcommands");
