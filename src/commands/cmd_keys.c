@@ -43,6 +43,7 @@
 
 #include "cmd.h"
 #include "conn.h"
+#include "glob.h"
 #include "server.h"
 
 /* An expiry (Unix ms) that every engine clock has passed: "deleted".  The
@@ -91,131 +92,6 @@ static void reply_engine_error(cmd_ctx *ctx, int rc)
 static void reply_nokey(cmd_ctx *ctx)
 {
 	resp_add_error(ctx->out, "ERR no such key");
-}
-
-/* ---- Glob matching (Redis's stringmatchlen) ----------------------------
- *
- * The rules: '*' any run of bytes, '?' one byte, '[abc]' '[^abc]' '[a-z]'
- * a class (a reversed range is turned round; an unterminated class ends at
- * the pattern's end), '\x' the byte x; in a class '\' escapes the next
- * byte too.  Nothing matches the empty string except the empty pattern
- * (callers treat a lone "*" as "everything" before matching, as Redis
- * does).  Like Redis on x86, range bounds compare as signed chars.
- *
- * Work is bounded as in Redis: recursion stops at depth 1000, and once
- * the rest of the pattern after a '*' failed to match at every position,
- * no earlier '*' tries longer matches (the answer cannot change). */
-
-static bool glob_impl(const char *p, size_t plen, const char *s, size_t slen,
-		      bool *give_up, int depth)
-{
-	if (depth > 1000)
-		return false;
-	while (plen > 0 && slen > 0) {
-		switch (p[0]) {
-		case '*':
-			while (plen > 1 && p[1] == '*') {
-				p++;
-				plen--;
-			}
-			if (plen == 1)
-				return true;
-			while (slen > 0) {
-				if (glob_impl(p + 1, plen - 1, s, slen, give_up,
-					      depth + 1))
-					return true;
-				if (*give_up)
-					return false;
-				s++;
-				slen--;
-			}
-			*give_up = true;
-			return false;
-		case '?':
-			s++;
-			slen--;
-			break;
-		case '[': {
-			p++;
-			plen--;
-			bool negate = plen > 0 && p[0] == '^';
-			if (negate) {
-				p++;
-				plen--;
-			}
-			bool hit = false;
-			for (;;) {
-				if (plen >= 2 && p[0] == '\\') {
-					p++;
-					plen--;
-					if (p[0] == s[0])
-						hit = true;
-				} else if (plen == 0) {
-					/* Unterminated: the class ends here;
-					 * step back so the common step below
-					 * lands on the pattern's end. */
-					p--;
-					plen++;
-					break;
-				} else if (p[0] == ']') {
-					break;
-				} else if (plen >= 3 && p[1] == '-') {
-					int lo = (signed char)p[0];
-					int hi = (signed char)p[2];
-					int c = (signed char)s[0];
-					if (lo > hi) {
-						int t = lo;
-						lo = hi;
-						hi = t;
-					}
-					p += 2;
-					plen -= 2;
-					if (c >= lo && c <= hi)
-						hit = true;
-				} else if (p[0] == s[0]) {
-					hit = true;
-				}
-				p++;
-				plen--;
-			}
-			if (negate)
-				hit = !hit;
-			if (!hit)
-				return false;
-			s++;
-			slen--;
-			break;
-		}
-		case '\\':
-			if (plen >= 2) {
-				p++;
-				plen--;
-			}
-			/* fall through */
-		default:
-			if (p[0] != s[0])
-				return false;
-			s++;
-			slen--;
-			break;
-		}
-		p++;
-		plen--;
-		if (slen == 0) {
-			while (plen > 0 && p[0] == '*') {
-				p++;
-				plen--;
-			}
-			break;
-		}
-	}
-	return plen == 0 && slen == 0;
-}
-
-static bool glob_match(const char *pat, size_t plen, const void *s, size_t slen)
-{
-	bool give_up = false;
-	return glob_impl(pat, plen, s, slen, &give_up, 0);
 }
 
 /* ---- Reading a key ---------------------------------------------------- */
@@ -1010,7 +886,8 @@ static void cmd_keys(cmd_ctx *ctx)
 		uint32_t len;
 		const uint8_t *k;
 		while ((k = klist_next(&slice, &pos, &len)) != NULL)
-			if (all || glob_match(pat, plen, k + 1, len - 1))
+			if (all ||
+			    cmd_glob_match(pat, plen, k + 1, len - 1, false))
 				klist_add(&out, k, len);
 		if (cur != 0)
 			fkv_refresh(ctx->s);
@@ -1123,7 +1000,7 @@ static void cmd_scan(cmd_ctx *ctx)
 	if (type_ok)
 		while ((k = klist_next(&keys, &pos, &len)) != NULL)
 			if (pat == NULL ||
-			    glob_match(pat, plen, k + 1, len - 1))
+			    cmd_glob_match(pat, plen, k + 1, len - 1, false))
 				n++;
 	char num[24];
 	int nl = snprintf(num, sizeof(num), "%" PRIu64, cur);
@@ -1134,7 +1011,7 @@ static void cmd_scan(cmd_ctx *ctx)
 	if (type_ok)
 		while ((k = klist_next(&keys, &pos, &len)) != NULL)
 			if (pat == NULL ||
-			    glob_match(pat, plen, k + 1, len - 1))
+			    cmd_glob_match(pat, plen, k + 1, len - 1, false))
 				resp_add_bulk(ctx->out, k + 1, len - 1);
 	klist_free(&keys);
 }

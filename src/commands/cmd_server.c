@@ -32,6 +32,7 @@
 #include "cmd.h"
 #include "cmd_docs.h"
 #include "conn.h"
+#include "glob.h"
 #include "server.h"
 
 #define REDIS_VERSION "7.2.4"
@@ -87,96 +88,6 @@ static const char *arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap)
 	memcpy(buf, ctx->argv[i], n);
 	buf[n] = '\0';
 	return buf;
-}
-
-/* Redis's stringmatchlen: glob with *, ?, [a-z], [^...] and \ escapes.
- * Greedy with backtracking to the last star only, so it is linear in
- * practice and never recurses. */
-static bool class_match(const char *p, size_t pl, size_t *pi, char c,
-			bool nocase)
-{
-	size_t i = *pi + 1; /* past '[' */
-	bool neg = i < pl && p[i] == '^';
-	if (neg)
-		i++;
-	bool hit = false;
-	if (nocase)
-		c = (char)tolower((unsigned char)c);
-	for (; i < pl && p[i] != ']'; i++) {
-		if (p[i] == '\\' && i + 1 < pl) {
-			i++;
-			char x = nocase ? (char)tolower((unsigned char)p[i])
-					: p[i];
-			if (x == c)
-				hit = true;
-		} else if (i + 2 < pl && p[i + 1] == '-' && p[i + 2] != ']') {
-			char lo = p[i], hi = p[i + 2];
-			if (lo > hi) {
-				char t = lo;
-				lo = hi;
-				hi = t;
-			}
-			if (nocase) {
-				lo = (char)tolower((unsigned char)lo);
-				hi = (char)tolower((unsigned char)hi);
-			}
-			if (c >= lo && c <= hi)
-				hit = true;
-			i += 2;
-		} else {
-			char x = nocase ? (char)tolower((unsigned char)p[i])
-					: p[i];
-			if (x == c)
-				hit = true;
-		}
-	}
-	*pi = i < pl ? i + 1 : pl; /* an unclosed class ends the pattern */
-	return neg ? !hit : hit;
-}
-
-static bool glob_match(const char *p, size_t pl, const char *s, size_t sl,
-		       bool nocase)
-{
-	size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
-	while (si < sl) {
-		if (pi < pl) {
-			char pc = p[pi];
-			if (pc == '*') {
-				star_p = ++pi;
-				star_s = si;
-				continue;
-			}
-			size_t next = pi + 1;
-			bool hit;
-			if (pc == '?') {
-				hit = true;
-			} else if (pc == '[') {
-				next = pi;
-				hit = class_match(p, pl, &next, s[si], nocase);
-			} else {
-				if (pc == '\\' && pi + 1 < pl) {
-					pc = p[pi + 1];
-					next = pi + 2;
-				}
-				hit = nocase ? tolower((unsigned char)pc) ==
-						       tolower((unsigned char)
-								       s[si])
-					     : pc == s[si];
-			}
-			if (hit) {
-				pi = next;
-				si++;
-				continue;
-			}
-		}
-		if (star_p == SIZE_MAX)
-			return false;
-		pi = star_p;
-		si = ++star_s;
-	}
-	while (pi < pl && p[pi] == '*')
-		pi++;
-	return pi == pl;
 }
 
 /* ---- the COMMAND family ------------------------------------------------- */
@@ -611,7 +522,7 @@ static bool list_match(const cmd_def *d, int type, const char *arg, size_t len)
 		return false;
 	}
 	case LIST_PATTERN:
-		return glob_match(arg, len, d->name, strlen(d->name), true);
+		return cmd_glob_match(arg, len, d->name, strlen(d->name), true);
 	default:
 		return true;
 	}
@@ -1416,8 +1327,8 @@ static void cmd_config_get(cmd_ctx *ctx)
 			for (int c = 0; c < 2; c++) {
 				const char *nm = cands[c];
 				if (nm == NULL ||
-				    !glob_match(pat, strlen(pat), nm,
-						strlen(nm), true))
+				    !cmd_glob_match(pat, strlen(pat), nm,
+						    strlen(nm), true))
 					continue;
 				bool dup = false;
 				for (size_t k = 0; k < n && !dup; k++)
