@@ -84,6 +84,7 @@ extern const cmd_def cmd_string_table[];
 extern const cmd_def cmd_keys_table[];
 extern const cmd_def cmd_server_table[];
 extern const cmd_def cmd_client_table[];
+extern const cmd_def cmd_command_table[];
 
 /* Called by each worker about hz times a second: reclaims expired keys a
  * slice at a time (cmd_keys.c).  *cursor is the worker's own position. */
@@ -108,6 +109,12 @@ bool cmd_arg_is(const cmd_ctx *ctx, int i, const char *word);
 /* Parses argv[i] as a Redis integer (string2ll rules).  On failure writes
  * "-ERR value is not an integer or out of range" and returns false. */
 bool cmd_arg_int(cmd_ctx *ctx, int i, int64_t *out);
+
+/* Writes Redis's HELP reply for a container command: a first line naming
+ * cmd, the given lines (NULL-terminated), then HELP. */
+void cmd_add_help(cmd_ctx *ctx, const char *cmd, const char *const *lines);
+/* Copies argv[i] into buf as a C string (truncated to cap-1); returns buf. */
+const char *cmd_arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap);
 
 /* Redis's standard errors. */
 void cmd_err_syntax(cmd_ctx *ctx);

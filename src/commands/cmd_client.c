@@ -16,32 +16,6 @@
 #include "conn.h"
 #include "server.h"
 
-static void add_help(cmd_ctx *ctx, const char *cmd, const char *const *lines)
-{
-	int n = 0;
-	while (lines[n] != NULL)
-		n++;
-	resp_add_array(ctx->out, n + 3);
-	char first[128];
-	snprintf(first, sizeof(first),
-		 "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-		 cmd);
-	resp_add_simple(ctx->out, first);
-	for (int i = 0; i < n; i++)
-		resp_add_simple(ctx->out, lines[i]);
-	resp_add_simple(ctx->out, "HELP");
-	resp_add_simple(ctx->out, "    Prints this help.");
-}
-
-/* Copies argv[i] into buf as a C string (truncated); returns buf. */
-static const char *arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap)
-{
-	size_t n = ctx->argv_len[i] < cap - 1 ? ctx->argv_len[i] : cap - 1;
-	memcpy(buf, ctx->argv[i], n);
-	buf[n] = '\0';
-	return buf;
-}
-
 /* Redis's validateClientAttr: printable ASCII without spaces. */
 static bool attr_ok(const char *s, size_t n)
 {
@@ -72,7 +46,7 @@ static void unknown_type(cmd_ctx *ctx, int i)
 {
 	char buf[130];
 	resp_add_errorf(ctx->out, "ERR Unknown client type '%s'",
-			arg_str(ctx, i, buf, sizeof(buf)));
+			cmd_arg_str(ctx, i, buf, sizeof(buf)));
 }
 
 static void cmd_client(cmd_ctx *ctx)
@@ -117,7 +91,7 @@ static void cmd_client_setinfo(cmd_ctx *ctx)
 {
 	rf_client *c = ctx->c;
 	char attr[130];
-	arg_str(ctx, 2, attr, sizeof(attr));
+	cmd_arg_str(ctx, 2, attr, sizeof(attr));
 	char **field;
 	if (cmd_arg_is(ctx, 2, "lib-name"))
 		field = &c->lib_name;
@@ -223,7 +197,7 @@ static void cmd_client_kill(cmd_ctx *ctx)
 	int type = TYPE_ANY;
 	bool skipme = true;
 	if (ctx->argc == 3) {
-		arg_str(ctx, 2, addr, sizeof(addr));
+		cmd_arg_str(ctx, 2, addr, sizeof(addr));
 		by_addr = true;
 		skipme = false; /* with the old form one may kill oneself */
 	} else {
@@ -245,10 +219,10 @@ static void cmd_client_kill(cmd_ctx *ctx)
 					return;
 				}
 			} else if (more && cmd_arg_is(ctx, i, "addr")) {
-				arg_str(ctx, i + 1, addr, sizeof(addr));
+				cmd_arg_str(ctx, i + 1, addr, sizeof(addr));
 				by_addr = true;
 			} else if (more && cmd_arg_is(ctx, i, "laddr")) {
-				arg_str(ctx, i + 1, laddr, sizeof(laddr));
+				cmd_arg_str(ctx, i + 1, laddr, sizeof(laddr));
 				by_laddr = true;
 			} else if (more && cmd_arg_is(ctx, i, "user")) {
 				/* Only the default user exists, and every
@@ -257,8 +231,9 @@ static void cmd_client_kill(cmd_ctx *ctx)
 					char u[130];
 					resp_add_errorf(ctx->out,
 							"ERR No such user '%s'",
-							arg_str(ctx, i + 1, u,
-								sizeof(u)));
+							cmd_arg_str(ctx, i + 1,
+								    u,
+								    sizeof(u)));
 					return;
 				}
 			} else if (more && cmd_arg_is(ctx, i, "skipme")) {
@@ -442,7 +417,7 @@ static void cmd_client_help(cmd_ctx *ctx)
 		"NO-TOUCH (ON|OFF)",
 		"    Will not touch LRU/LFU stats when this mode is on.",
 		NULL};
-	add_help(ctx, "CLIENT", lines);
+	cmd_add_help(ctx, "CLIENT", lines);
 }
 
 #define END                                                                    \

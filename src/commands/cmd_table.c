@@ -31,8 +31,8 @@ static int by_name(const void *a, const void *b)
 int cmd_init(void)
 {
 	const cmd_def *families[] = {cmd_connection_table, cmd_string_table,
-				     cmd_keys_table, cmd_server_table,
-				     cmd_client_table};
+				     cmd_keys_table,	   cmd_server_table,
+				     cmd_client_table,	   cmd_command_table};
 	size_t n = 0;
 	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
 		for (const cmd_def *d = families[f]; d->name; d++)
@@ -260,4 +260,31 @@ void cmd_err_arity(cmd_ctx *ctx, const char *name)
 {
 	resp_add_errorf(ctx->out,
 			"ERR wrong number of arguments for '%s' command", name);
+}
+
+/* Redis's HELP reply: a status line per text line. */
+void cmd_add_help(cmd_ctx *ctx, const char *cmd, const char *const *lines)
+{
+	int n = 0;
+	while (lines[n] != NULL)
+		n++;
+	resp_add_array(ctx->out, n + 3);
+	char first[128];
+	snprintf(first, sizeof(first),
+		 "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		 cmd);
+	resp_add_simple(ctx->out, first);
+	for (int i = 0; i < n; i++)
+		resp_add_simple(ctx->out, lines[i]);
+	resp_add_simple(ctx->out, "HELP");
+	resp_add_simple(ctx->out, "    Prints this help.");
+}
+
+/* Copies argv[i] into buf as a C string (truncated); returns buf. */
+const char *cmd_arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap)
+{
+	size_t n = ctx->argv_len[i] < cap - 1 ? ctx->argv_len[i] : cap - 1;
+	memcpy(buf, ctx->argv[i], n);
+	buf[n] = '\0';
+	return buf;
 }
