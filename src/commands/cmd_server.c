@@ -1,13 +1,7 @@
 /*
- * cmd_server.c - the server command family: COMMAND, INFO, CONFIG, TIME,
- * LASTSAVE, DEBUG, SHUTDOWN, and the cluster commands of a server that is
- * not a cluster (CLUSTER, READONLY, READWRITE).
- *
- * COMMAND answers from the command table (cmd_all, cmd_def.subcommands):
- * Redis 7's ten-element info per command, with the ACL categories, the
- * key specs and the flags derived from the row (plus a few per-command
- * notes below, where the row cannot say what Redis says), and a COMMAND
- * DOCS map that redis-cli's interactive mode parses.
+ * cmd_server.c - the server command family: INFO, CONFIG, TIME, LASTSAVE,
+ * DEBUG, SHUTDOWN, and the cluster commands of a server that is not a
+ * cluster (CLUSTER, READONLY, READWRITE).  COMMAND is in cmd_command.c.
  *
  * Persistence does not exist yet: INFO's persistence section reports that
  * nothing is loading or saving, and LASTSAVE returns the server's start
