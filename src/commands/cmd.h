@@ -116,6 +116,11 @@ void cmd_add_help(cmd_ctx *ctx, const char *cmd, const char *const *lines);
 /* Copies argv[i] into buf as a C string (truncated to cap-1); returns buf. */
 const char *cmd_arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap);
 
+/* Replies the error for an engine status other than FKV_OK: Redis's OOM
+ * error for a full log, a page-size error for a record too large for a
+ * log page, else the engine's status name. */
+void cmd_reply_engine_error(cmd_ctx *ctx, int rc);
+
 /* Redis's standard errors. */
 void cmd_err_syntax(cmd_ctx *ctx);
 void cmd_err_wrongtype(cmd_ctx *ctx);

@@ -60,33 +60,12 @@
 #define KEYS_SWEEP_SLICE 256
 #define KEYS_SWEEP_BUDGET_NS 1000000
 
-static const char err_oom[] =
-	"OOM command not allowed when used memory > 'maxmemory'.";
-static const char err_page[] = "ERR value is too large for this server's "
-			       "log page size (log-page-size)";
 static const char err_not_int[] = "ERR value is not an integer or out of range";
 
 /* True when a record with this expiry is gone at `now`. */
 static bool is_dead(int64_t expire_ms, int64_t now)
 {
 	return expire_ms != 0 && expire_ms <= now;
-}
-
-/* Replies the error for an engine status other than FKV_OK. */
-static void reply_engine_error(cmd_ctx *ctx, int rc)
-{
-	switch (rc) {
-	case FKV_OUT_OF_MEMORY:
-		resp_add_error(ctx->out, err_oom);
-		break;
-	case FKV_INVALID:
-		resp_add_error(ctx->out, err_page);
-		break;
-	default:
-		resp_add_errorf(ctx->out, "ERR storage engine error: %s",
-				fkv_strerror(rc));
-		break;
-	}
 }
 
 static void reply_nokey(cmd_ctx *ctx)
@@ -166,14 +145,14 @@ static void del_generic(cmd_ctx *ctx)
 		uint32_t klen;
 		const uint8_t *key = cmd_key(ctx, i, 0, &klen);
 		if (key == NULL) {
-			reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
+			cmd_reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
 			return;
 		}
 		int rc = fkv_delete(ctx->s, key, klen);
 		if (rc == FKV_OK)
 			deleted++;
 		else if (rc != FKV_NOT_FOUND) {
-			reply_engine_error(ctx, rc);
+			cmd_reply_engine_error(ctx, rc);
 			return;
 		}
 	}
@@ -319,14 +298,14 @@ static void exp_apply(cmd_ctx *ctx, struct exp_op *x)
 	uint32_t klen;
 	const uint8_t *key = cmd_key(ctx, 1, 0, &klen);
 	if (key == NULL) {
-		reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
+		cmd_reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
 		return;
 	}
 	int rc = fkv_rmw(ctx->s, key, klen, &exp_ops, x);
 	if (rc == FKV_OK || rc == FKV_ABORTED)
 		resp_add_int(ctx->out, rc == FKV_OK ? x->result : 0);
 	else
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 /* EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key time [NX | XX | GT | LT]:
@@ -620,18 +599,18 @@ static void rename_generic(cmd_ctx *ctx, bool nx)
 	const uint8_t *src = cmd_key(ctx, 1, 0, &slen);
 	const uint8_t *dst = cmd_key(ctx, 2, 1, &dlen);
 	if (src == NULL || dst == NULL) {
-		reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
+		cmd_reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
 		return;
 	}
 	struct take t = {.now = ctx->now_ms};
 	int rc = fkv_rmw(ctx->s, src, slen, &take_ops, &t);
 	if (rc != FKV_OK || !t.taken) {
 		if (t.oom)
-			reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
+			cmd_reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
 		else if (rc == FKV_OK || rc == FKV_ABORTED)
 			reply_nokey(ctx); /* gone since the check above */
 		else
-			reply_engine_error(ctx, rc);
+			cmd_reply_engine_error(ctx, rc);
 		free(t.val);
 		return;
 	}
@@ -650,7 +629,7 @@ static void rename_generic(cmd_ctx *ctx, bool nx)
 	} else if (rc == FKV_ABORTED) {
 		resp_add_int(ctx->out, 0);
 	} else {
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 	}
 }
 
@@ -710,7 +689,7 @@ static void cmd_copy(cmd_ctx *ctx)
 	struct kread r;
 	if (!kread(ctx, src, slen, true, &r)) {
 		if (r.oom)
-			reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
+			cmd_reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
 		else
 			resp_add_int(ctx->out, 0);
 		return;
@@ -728,7 +707,7 @@ static void cmd_copy(cmd_ctx *ctx)
 	if (rc == FKV_OK || rc == FKV_ABORTED)
 		resp_add_int(ctx->out, rc == FKV_OK ? 1 : 0);
 	else
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 /* ---- Walking the keyspace -------------------------------------------- */
@@ -896,7 +875,7 @@ static void cmd_keys(cmd_ctx *ctx)
 	if (!out.oom && index_grows() != grows && !klist_dedupe(&out))
 		out.oom = true;
 	if (slice.oom || out.oom) {
-		reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
+		cmd_reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
 	} else {
 		resp_add_array(ctx->out, (int64_t)out.n);
 		size_t pos = 0;
@@ -990,7 +969,7 @@ static void cmd_scan(cmd_ctx *ctx)
 		 c.count < (uint64_t)count && !keys.oom);
 	if (keys.oom) {
 		klist_free(&keys);
-		reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
+		cmd_reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
 		return;
 	}
 	uint64_t n = 0;
@@ -1069,7 +1048,7 @@ static void cmd_randomkey(cmd_ctx *ctx)
 		fkv_refresh(ctx->s);
 	}
 	if (keys.oom) {
-		reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
+		cmd_reply_engine_error(ctx, FKV_OUT_OF_MEMORY);
 	} else if (keys.n == 0) {
 		resp_add_null(ctx->out);
 	} else {
@@ -1153,7 +1132,7 @@ static void flush_generic(cmd_ctx *ctx, bool all)
 	if (rc == FKV_OK)
 		resp_add_ok(ctx->out);
 	else
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 static void cmd_flushdb(cmd_ctx *ctx)

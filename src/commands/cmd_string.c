@@ -74,23 +74,6 @@ static const char err_not_float[] = "ERR value is not a valid float";
 static const char err_too_big[] =
 	"ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
-/* Replies the error for an engine status other than FKV_OK. */
-static void reply_engine_error(cmd_ctx *ctx, int rc)
-{
-	switch (rc) {
-	case FKV_OUT_OF_MEMORY:
-		resp_add_error(ctx->out, err_oom);
-		break;
-	case FKV_INVALID:
-		resp_add_error(ctx->out, err_page);
-		break;
-	default:
-		resp_add_errorf(ctx->out, "ERR storage engine error: %s",
-				fkv_strerror(rc));
-		break;
-	}
-}
-
 /* Replies the error for a callback's reason (the error cases only). */
 static void reply_why(cmd_ctx *ctx, int why)
 {
@@ -358,7 +341,7 @@ static void reply_value(cmd_ctx *ctx, int i)
 	if (rc == FKV_NOT_FOUND)
 		resp_add_null(ctx->out);
 	else if (rc != FKV_OK)
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 static void cmd_get(cmd_ctx *ctx)
@@ -398,7 +381,7 @@ static bool value_len(cmd_ctx *ctx, int i, uint32_t *len)
 	*len = 0;
 	int rc = fkv_read(ctx->s, k, klen, len_cb, len);
 	if (rc != FKV_OK && rc != FKV_NOT_FOUND) {
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 		return false;
 	}
 	return true;
@@ -459,7 +442,7 @@ static void cmd_getrange(cmd_ctx *ctx)
 	if (rc == FKV_NOT_FOUND)
 		resp_add_bulk(ctx->out, "", 0);
 	else if (rc != FKV_OK)
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 /* ---- SET and its variants ----------------------------------------------- */
@@ -583,7 +566,7 @@ static void set_generic(cmd_ctx *ctx, int ki, int vi, const str_opts *o,
 			rc = fkv_upsert(ctx->s, k, klen, x.val, x.vlen, at);
 		}
 		if (rc != FKV_OK)
-			reply_engine_error(ctx, rc);
+			cmd_reply_engine_error(ctx, rc);
 		else if (reply == SET_REPLY_INT)
 			resp_add_int(ctx->out, 1);
 		else
@@ -596,7 +579,7 @@ static void set_generic(cmd_ctx *ctx, int ki, int vi, const str_opts *o,
 		rc = FKV_OK; /* done: nothing to expire */
 	if (rc != FKV_OK && rc != FKV_ABORTED) {
 		capture_drop(&x.cap);
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 		return;
 	}
 	if (o->get)
@@ -681,7 +664,7 @@ static bool mset_pairs(cmd_ctx *ctx)
 		int rc = fkv_upsert(ctx->s, k, klen, ctx->argv[i + 1],
 				    (uint32_t)ctx->argv_len[i + 1], 0);
 		if (rc != FKV_OK) {
-			reply_engine_error(ctx, rc);
+			cmd_reply_engine_error(ctx, rc);
 			return false;
 		}
 	}
@@ -719,7 +702,7 @@ static bool key_exists(cmd_ctx *ctx, int i, bool *found)
 	*found = false;
 	int rc = fkv_read(ctx->s, k, klen, exists_cb, found);
 	if (rc != FKV_OK && rc != FKV_NOT_FOUND) {
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 		return false;
 	}
 	return true;
@@ -821,7 +804,7 @@ static void getex_generic(cmd_ctx *ctx, bool dead, bool persist, int64_t at)
 	int rc = fkv_rmw(ctx->s, k, klen, &getex_ops, &x);
 	if (rc != FKV_OK && rc != FKV_ABORTED) {
 		capture_drop(&x.cap);
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 	}
 	/* else the reply (value or null) is written */
 }
@@ -940,7 +923,7 @@ static void incr_generic(cmd_ctx *ctx, int64_t by)
 	else if (rc == FKV_ABORTED)
 		reply_why(ctx, x.why);
 	else
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 static void cmd_incr(cmd_ctx *ctx)
@@ -1057,7 +1040,7 @@ static void cmd_incrbyfloat(cmd_ctx *ctx)
 	else if (rc == FKV_ABORTED)
 		reply_why(ctx, x.why);
 	else
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 /* ---- APPEND, SETRANGE --------------------------------------------------- */
@@ -1150,7 +1133,7 @@ static void cmd_append(cmd_ctx *ctx)
 	else if (rc == FKV_ABORTED)
 		reply_why(ctx, x.why);
 	else
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 struct setrange_ctx {
@@ -1246,7 +1229,7 @@ static void cmd_setrange(cmd_ctx *ctx)
 	if (rc == FKV_OK)
 		resp_add_int(ctx->out, x.total);
 	else
-		reply_engine_error(ctx, rc);
+		cmd_reply_engine_error(ctx, rc);
 }
 
 /* ---- the table ---------------------------------------------------------- */

@@ -288,3 +288,22 @@ const char *cmd_arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap)
 	buf[n] = '\0';
 	return buf;
 }
+
+void cmd_reply_engine_error(cmd_ctx *ctx, int rc)
+{
+	switch (rc) {
+	case FKV_OUT_OF_MEMORY:
+		resp_add_error(ctx->out, "OOM command not allowed when used "
+					 "memory > 'maxmemory'.");
+		break;
+	case FKV_INVALID:
+		resp_add_error(ctx->out,
+			       "ERR value is too large for this "
+			       "server's log page size (log-page-size)");
+		break;
+	default:
+		resp_add_errorf(ctx->out, "ERR storage engine error: %s",
+				fkv_strerror(rc));
+		break;
+	}
+}
