@@ -80,6 +80,8 @@ class Server:
         return redis.Redis(port=self.port, **kw)
 
     def read_log(self):
+        if getattr(self, "final_log", None) is not None:
+            return self.final_log
         try:
             with open(self.log_path) as f:
                 return f.read()
@@ -95,6 +97,7 @@ class Server:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+        self.final_log = self.read_log()
         # Keep the directory (and its log) only when the server failed.
         if self.proc.returncode in (0, -signal.SIGTERM, -signal.SIGKILL) or sig == signal.SIGKILL:
             shutil.rmtree(self.dir, ignore_errors=True)
