@@ -38,6 +38,8 @@ SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBSERVER_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(SERVER_OBJS))
 NET_SRCS := $(wildcard src/net/*.c)
 NET_OBJS := $(NET_SRCS:%.c=$(BUILD)/obj/%.o)
+DEVICE_SRCS := $(wildcard src/device/*.c)
+DEVICE_OBJS := $(DEVICE_SRCS:%.c=$(BUILD)/obj/%.o)
 RESP_OBJS := $(RESP_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -47,6 +49,7 @@ LIBFASTER := $(BUILD)/libfaster.a
 LIBRESP := $(BUILD)/libresp.a
 LIBNET := $(BUILD)/libnet.a
 LIBSERVER := $(BUILD)/libserver.a
+LIBDEVICE := $(BUILD)/libdevice.a
 UNIT_TESTS := $(BUILD)/unit-tests
 ENGINE_BENCH := $(BUILD)/engine-bench
 SERVER := $(BUILD)/redis-faster
@@ -80,12 +83,12 @@ endif
 $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_INC) -Isrc -Isrc/engine -Isrc/resp -Isrc/net \
-		-Isrc/commands -c $< -o $@
+		-Isrc/commands -Isrc/device -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -Isrc/engine -Isrc/resp -Isrc/net -Isrc/commands \
-		-c $< -o $@
+		-Isrc/device -c $< -o $@
 
 $(LIBFASTER): $(ENGINE_OBJS)
 	@mkdir -p $(dir $@)
@@ -102,15 +105,21 @@ $(LIBNET): $(NET_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
+$(LIBDEVICE): $(DEVICE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
 $(LIBSERVER): $(LIBSERVER_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
 # libserver and libnet need each other: link them as a group.
-$(UNIT_TESTS): $(TEST_OBJS) $(LIBSERVER) $(LIBFASTER) $(LIBRESP) $(LIBNET)
+$(UNIT_TESTS): $(TEST_OBJS) $(LIBSERVER) $(LIBFASTER) $(LIBRESP) $(LIBNET) \
+	$(LIBDEVICE)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) -Wl,--start-group $(LIBSERVER) \
-		$(LIBNET) -Wl,--end-group $(LIBFASTER) $(LIBRESP) \
+		$(LIBNET) -Wl,--end-group $(LIBFASTER) $(LIBRESP) $(LIBDEVICE) \
 		$(TEST_LIB) \
 		$(LIBS) -lm
 
@@ -178,5 +187,6 @@ help:
 	@sed -n '1,12p' Makefile
 
 -include $(SERVER_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(RESP_OBJS:.o=.d) $(NET_OBJS:.o=.d) \
+	$(DEVICE_OBJS:.o=.d) \
 	$(TEST_OBJS:.o=.d) \
 	$(BENCH_OBJS:.o=.d) $(HIREDIS_TEST_OBJS:.o=.d)

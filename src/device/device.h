@@ -1,0 +1,107 @@
+/*
+ * device.h - storage devices: asynchronous reads and writes at byte offsets
+ * of one logical address space, stored in segments of `segment_size` bytes.
+ *
+ * Implementations
+ *   dev_file_open  segmented files <dir>/<name>.<segment>, pread/pwrite on
+ *                  a pool of DEV_IO_THREADS I/O threads (dev_file.c)
+ *   dev_null_open  memory only, for tests (dev_null.c)
+ *   io_uring is not written yet (issue 4).
+ *
+ * Threading
+ *   A handle has one owner thread: every public function is called from
+ *   that thread only (one handle per worker thread, like the engine's
+ *   sessions).  Reads and writes never block it: they are queued for the
+ *   device's I/O threads, which queue each completion and signal the
+ *   eventfd.  The owner collects completions with dev_poll(), which runs
+ *   their callbacks on the owner thread.  dev_flush, dev_truncate and
+ *   dev_close do block (see each).
+ *
+ * Ownership
+ *   The caller owns each buffer passed to dev_read/dev_write and must keep
+ *   it alive and untouched until that operation's callback has run.
+ *
+ * Errors
+ *   0 for success, -errno for system errors, DEV_ERR_* (a reserved range
+ *   below -20000) for the device's own; dev_strerror() names both.
+ *
+ * Reads past written data
+ *   Ranges never written (holes, or past the end) read as zeros.  Ranges
+ *   below the truncation point fail with DEV_ERR_TRUNCATED.
+ */
+#ifndef DEV_DEVICE_H
+#define DEV_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dev_device dev_device;
+
+enum {
+	DEV_ERR_BASE = -20000,
+	DEV_ERR_TRUNCATED = -20001, /* the range lies below the truncation */
+	DEV_ERR_RANGE = -20002,	    /* offset + length overflows */
+};
+
+/* I/O threads per device. */
+#define DEV_IO_THREADS 2
+
+/* A completion: `status` is 0 (the whole length was read or written) or a
+ * negative error.  Runs on the thread that called dev_poll or dev_close. */
+typedef void (*dev_callback)(void *ctx, int status);
+
+/* Opens (creating `dir`'s files as needed) a file device.  `segment_size`
+ * must be a power of two >= 4096.  `dir` must exist.  Returns 0 and sets
+ * *out, -EINVAL, -ENOMEM, or an error from eventfd/pthread_create. */
+int dev_file_open(const char *dir, const char *name, uint64_t segment_size,
+		  dev_device **out);
+
+/* Opens a memory-only device with the same contract.  Returns 0 and sets
+ * *out, -EINVAL, -ENOMEM, or an error from eventfd/pthread_create. */
+int dev_null_open(uint64_t segment_size, dev_device **out);
+
+/* Queues a read of `len` bytes at `offset` into `buf`.  Returns 0 (cb will
+ * run once, from dev_poll or dev_close), or, without queuing anything and
+ * without calling cb: DEV_ERR_TRUNCATED, DEV_ERR_RANGE, -ENOMEM. */
+int dev_read(dev_device *dev, uint64_t offset, void *buf, size_t len,
+	     dev_callback cb, void *ctx);
+
+/* Queues a write; the same contract as dev_read.  Concurrent writes to
+ * overlapping ranges land in an unspecified order. */
+int dev_write(dev_device *dev, uint64_t offset, const void *buf, size_t len,
+	      dev_callback cb, void *ctx);
+
+/* Synchronous: waits until every read and write submitted before it has
+ * executed (their callbacks still run from dev_poll), then makes the
+ * written data durable (fsync for files).  Returns 0 or -errno. */
+int dev_flush(dev_device *dev);
+
+/* Synchronous: waits for submitted I/O to execute, then drops every whole
+ * segment below `offset` (files are unlinked) and refuses later reads and
+ * writes below `offset` with DEV_ERR_TRUNCATED.  A lower offset than the
+ * current truncation point is a no-op.  Returns 0 or -errno. */
+int dev_truncate(dev_device *dev, uint64_t offset);
+
+/* Runs up to `max` ready completion callbacks on this thread; returns how
+ * many ran.  Callbacks may submit new operations. */
+int dev_poll(dev_device *dev, int max);
+
+/* Operations submitted whose callbacks have not run yet. */
+uint64_t dev_pending(const dev_device *dev);
+
+/* An eventfd, readable while completions wait for dev_poll (level: the
+ * device re-signals when dev_poll leaves some behind), or -1 if none. */
+int dev_event_fd(const dev_device *dev);
+
+/* The segment size the device was opened with. */
+uint64_t dev_segment_size(const dev_device *dev);
+
+/* Waits for every submitted operation to execute, runs all remaining
+ * callbacks on this thread (so none is lost), then frees the device.
+ * Data not flushed may not be durable.  NULL is a no-op. */
+void dev_close(dev_device *dev);
+
+/* A static name for a status from this module (or -errno). */
+const char *dev_strerror(int status);
+
+#endif
