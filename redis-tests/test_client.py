@@ -64,7 +64,14 @@ def eventually(fn, timeout=5.0):
 def test_client_id_unique_and_matches_hello(server):
     a, b = RawConn(server.port), RawConn(server.port)
     ida, idb = a.call("CLIENT", "ID"), b.call("CLIENT", "ID")
-    assert isinstance(ida, int) and ida > 0 and idb > ida
+    # IDs are unique and positive; with several worker threads two
+    # connections may be accepted in either order, so no order is implied.
+    assert isinstance(ida, int) and isinstance(idb, int)
+    assert ida > 0 and idb > 0 and ida != idb
+    c = RawConn(server.port)
+    idc = c.call("CLIENT", "ID")
+    assert idc > max(ida, idb), "a later connection gets a larger id"
+    c.close()
     assert a.call("HELLO", "3")[b"id"] == ida
     assert a.call("CLIENT", "ID", "x") == err("ERR wrong number of arguments for 'client|id' command")
     a.close()
