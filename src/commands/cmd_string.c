@@ -846,19 +846,68 @@ static void cmd_getex(cmd_ctx *ctx)
 
 /* ---- INCR, DECR, INCRBY, DECRBY ----------------------------------------- */
 
+/* An RMW whose new value is computed from the old one (NULL: none) into a
+ * buffer by `compute` (0 or FKV_ABORTED); the bytes then go in place when
+ * they fit the record, or into a copy.  The TTL stays.  INCR's and
+ * INCRBYFLOAT's contexts start with this. */
+struct computed {
+	int (*compute)(struct computed *c, const uint8_t *old,
+		       uint32_t old_len);
+	const char *out; /* the bytes computed */
+	uint32_t n;
+};
+
+static int computed_new_len(void *p, const uint8_t *old, uint32_t old_len,
+			    uint32_t *new_len, int64_t *expire_ms)
+{
+	(void)expire_ms; /* the TTL stays */
+	struct computed *c = p;
+	int rc = c->compute(c, old, old_len);
+	*new_len = c->n;
+	return rc;
+}
+
+static void computed_write(void *p, const uint8_t *old, uint32_t old_len,
+			   uint8_t *dst, uint32_t new_len)
+{
+	(void)old;
+	(void)old_len;
+	memcpy(dst, ((struct computed *)p)->out, new_len);
+}
+
+/* Writes the computed bytes over the old ones when they fit the record. */
+static int computed_in_place(void *p, uint8_t *value, uint32_t *len,
+			     uint32_t cap, int64_t *expire_ms)
+{
+	(void)expire_ms;
+	struct computed *c = p;
+	int rc = c->compute(c, value, *len);
+	if (rc != 0)
+		return rc;
+	if (c->n > cap)
+		return FKV_RMW_COPY;
+	memcpy(value, c->out, c->n);
+	*len = c->n;
+	return 0;
+}
+
+static const fkv_rmw_ops computed_ops = {computed_new_len, computed_write,
+					 computed_in_place};
+
 struct incr_ctx {
+	struct computed base; /* first: the RMW callbacks see this */
 	int64_t by;
 	int64_t result;
 	char digits[24];
-	uint32_t n;
 	int why;
 };
 
 /* Computes the new value from the old (NULL: 0) into x; 0 or
  * FKV_ABORTED. */
-static int incr_compute(struct incr_ctx *x, const uint8_t *old,
+static int incr_compute(struct computed *c, const uint8_t *old,
 			uint32_t old_len)
 {
+	struct incr_ctx *x = (struct incr_ctx *)c;
 	int64_t v = 0;
 	if (old != NULL && !cmd_parse_ll((const char *)old, old_len, &v)) {
 		x->why = WHY_NOT_INT;
@@ -870,45 +919,10 @@ static int incr_compute(struct incr_ctx *x, const uint8_t *old,
 		return FKV_ABORTED;
 	}
 	x->result = v + x->by;
-	x->n = (uint32_t)format_ll(x->digits, x->result);
+	c->n = (uint32_t)format_ll(x->digits, x->result);
+	c->out = x->digits;
 	return 0;
 }
-
-static int incr_new_len(void *p, const uint8_t *old, uint32_t old_len,
-			uint32_t *new_len, int64_t *expire_ms)
-{
-	(void)expire_ms; /* the TTL stays */
-	struct incr_ctx *x = p;
-	int rc = incr_compute(x, old, old_len);
-	*new_len = x->n;
-	return rc;
-}
-
-static void incr_write(void *p, const uint8_t *old, uint32_t old_len,
-		       uint8_t *dst, uint32_t new_len)
-{
-	(void)old;
-	(void)old_len;
-	memcpy(dst, ((struct incr_ctx *)p)->digits, new_len);
-}
-
-/* Writes the digits over the old ones when they fit the record. */
-static int incr_in_place(void *p, uint8_t *value, uint32_t *len, uint32_t cap,
-			 int64_t *expire_ms)
-{
-	(void)expire_ms;
-	struct incr_ctx *x = p;
-	int rc = incr_compute(x, value, *len);
-	if (rc != 0)
-		return rc;
-	if (x->n > cap)
-		return FKV_RMW_COPY;
-	memcpy(value, x->digits, x->n);
-	*len = x->n;
-	return 0;
-}
-
-static const fkv_rmw_ops incr_ops = {incr_new_len, incr_write, incr_in_place};
 
 static void incr_generic(cmd_ctx *ctx, int64_t by)
 {
@@ -916,8 +930,8 @@ static void incr_generic(cmd_ctx *ctx, int64_t by)
 	const uint8_t *k = str_key(ctx, 1, &klen);
 	if (k == NULL)
 		return;
-	struct incr_ctx x = {.by = by};
-	int rc = fkv_rmw(ctx->s, k, klen, &incr_ops, &x);
+	struct incr_ctx x = {.base.compute = incr_compute, .by = by};
+	int rc = fkv_rmw(ctx->s, k, klen, &computed_ops, &x);
 	if (rc == FKV_OK)
 		resp_add_int(ctx->out, x.result);
 	else if (rc == FKV_ABORTED)
@@ -958,15 +972,16 @@ static void cmd_decrby(cmd_ctx *ctx)
 /* ---- INCRBYFLOAT -------------------------------------------------------- */
 
 struct incrf_ctx {
+	struct computed base; /* first: the RMW callbacks see this */
 	long double by;
 	char buf[STR_LD_CHARS];
-	uint32_t n;
 	int why;
 };
 
-static int incrf_compute(struct incrf_ctx *x, const uint8_t *old,
+static int incrf_compute(struct computed *c, const uint8_t *old,
 			 uint32_t old_len)
 {
+	struct incrf_ctx *x = (struct incrf_ctx *)c;
 	long double v = 0;
 	if (old != NULL && !parse_ld(old, old_len, &v)) {
 		x->why = WHY_NOT_FLOAT;
@@ -982,50 +997,15 @@ static int incrf_compute(struct incrf_ctx *x, const uint8_t *old,
 		x->why = WHY_NAN_INF; /* cannot happen: finite values fit */
 		return FKV_ABORTED;
 	}
-	x->n = (uint32_t)n;
+	c->n = (uint32_t)n;
+	c->out = x->buf;
 	return 0;
 }
-
-static int incrf_new_len(void *p, const uint8_t *old, uint32_t old_len,
-			 uint32_t *new_len, int64_t *expire_ms)
-{
-	(void)expire_ms;
-	struct incrf_ctx *x = p;
-	int rc = incrf_compute(x, old, old_len);
-	*new_len = x->n;
-	return rc;
-}
-
-static void incrf_write(void *p, const uint8_t *old, uint32_t old_len,
-			uint8_t *dst, uint32_t new_len)
-{
-	(void)old;
-	(void)old_len;
-	memcpy(dst, ((struct incrf_ctx *)p)->buf, new_len);
-}
-
-static int incrf_in_place(void *p, uint8_t *value, uint32_t *len, uint32_t cap,
-			  int64_t *expire_ms)
-{
-	(void)expire_ms;
-	struct incrf_ctx *x = p;
-	int rc = incrf_compute(x, value, *len);
-	if (rc != 0)
-		return rc;
-	if (x->n > cap)
-		return FKV_RMW_COPY;
-	memcpy(value, x->buf, x->n);
-	*len = x->n;
-	return 0;
-}
-
-static const fkv_rmw_ops incrf_ops = {incrf_new_len, incrf_write,
-				      incrf_in_place};
 
 /* INCRBYFLOAT key increment: replies the new value as a bulk string. */
 static void cmd_incrbyfloat(cmd_ctx *ctx)
 {
-	struct incrf_ctx x = {.n = 0};
+	struct incrf_ctx x = {.base.compute = incrf_compute};
 	if (!parse_ld(ctx->argv[2], ctx->argv_len[2], &x.by)) {
 		resp_add_error(ctx->out, err_not_float);
 		return;
@@ -1034,9 +1014,9 @@ static void cmd_incrbyfloat(cmd_ctx *ctx)
 	const uint8_t *k = str_key(ctx, 1, &klen);
 	if (k == NULL)
 		return;
-	int rc = fkv_rmw(ctx->s, k, klen, &incrf_ops, &x);
+	int rc = fkv_rmw(ctx->s, k, klen, &computed_ops, &x);
 	if (rc == FKV_OK)
-		resp_add_bulk(ctx->out, x.buf, x.n);
+		resp_add_bulk(ctx->out, x.buf, x.base.n);
 	else if (rc == FKV_ABORTED)
 		reply_why(ctx, x.why);
 	else
