@@ -370,9 +370,10 @@ static void len_cb(void *p, const uint8_t *value, uint32_t len,
 	*(uint32_t *)p = len;
 }
 
-/* The length of argv[i]'s value (0 when absent) into *len; false after an
- * error reply. */
-static bool value_len(cmd_ctx *ctx, int i, uint32_t *len)
+/* Reads argv[i]: its value's length (0 when absent) into *len and, if
+ * found is not NULL, whether it has a live value.  false after an error
+ * reply. */
+static bool value_len(cmd_ctx *ctx, int i, uint32_t *len, bool *found)
 {
 	uint32_t klen;
 	const uint8_t *k = str_key(ctx, i, &klen);
@@ -384,13 +385,15 @@ static bool value_len(cmd_ctx *ctx, int i, uint32_t *len)
 		cmd_reply_engine_error(ctx, rc);
 		return false;
 	}
+	if (found != NULL)
+		*found = rc == FKV_OK;
 	return true;
 }
 
 static void cmd_strlen(cmd_ctx *ctx)
 {
 	uint32_t len;
-	if (value_len(ctx, 1, &len))
+	if (value_len(ctx, 1, &len, NULL))
 		resp_add_int(ctx->out, len);
 }
 
@@ -682,32 +685,6 @@ static void cmd_mset(cmd_ctx *ctx)
 		resp_add_ok(ctx->out);
 }
 
-static void exists_cb(void *p, const uint8_t *value, uint32_t len,
-		      int64_t expire_ms)
-{
-	(void)value;
-	(void)len;
-	(void)expire_ms;
-	*(bool *)p = true;
-}
-
-/* Whether argv[i] has a live value, into *found; false after an error
- * reply. */
-static bool key_exists(cmd_ctx *ctx, int i, bool *found)
-{
-	uint32_t klen;
-	const uint8_t *k = str_key(ctx, i, &klen);
-	if (k == NULL)
-		return false;
-	*found = false;
-	int rc = fkv_read(ctx->s, k, klen, exists_cb, found);
-	if (rc != FKV_OK && rc != FKV_NOT_FOUND) {
-		cmd_reply_engine_error(ctx, rc);
-		return false;
-	}
-	return true;
-}
-
 /* MSETNX key value [key value ...]: 0 and nothing set if any key exists.
  * The check and the writes are separate engine operations (see the top
  * of the file). */
@@ -719,7 +696,8 @@ static void cmd_msetnx(cmd_ctx *ctx)
 	}
 	for (int i = 1; i < ctx->argc; i += 2) {
 		bool found;
-		if (!key_exists(ctx, i, &found))
+		uint32_t len;
+		if (!value_len(ctx, i, &len, &found))
 			return;
 		if (found) {
 			resp_add_int(ctx->out, 0);
@@ -832,7 +810,8 @@ static void cmd_getex(cmd_ctx *ctx)
 			/* Redis looks the key up first: a missing key is a
 			 * null even with a bad expiry. */
 			bool found;
-			if (!key_exists(ctx, 1, &found))
+			uint32_t len;
+			if (!value_len(ctx, 1, &len, &found))
 				return;
 			if (found)
 				reply_expire_error(ctx, err, "getex");
