@@ -31,19 +31,12 @@ static void open_default(void)
 
 static void teardown(void)
 {
-	if (s != NULL)
-		fkv_session_stop(s);
-	s = NULL;
-	if (st != NULL)
-		fkv_store_close(st);
-	st = NULL;
+	tu_close(&s, &st);
 }
 
 static fkv_stats stats(void)
 {
-	fkv_stats out;
-	fkv_store_stats(st, &out);
-	return out;
+	return tu_stats(st);
 }
 
 /* ---- APPEND: an RMW that appends ctx's suffix ------------------------ */

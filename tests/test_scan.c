@@ -39,19 +39,12 @@ static void open_store(uint32_t page_bits, uint64_t log_size, double mf,
 
 static void teardown(void)
 {
-	if (s != NULL)
-		fkv_session_stop(s);
-	s = NULL;
-	if (st != NULL)
-		fkv_store_close(st);
-	st = NULL;
+	tu_close(&s, &st);
 }
 
 static fkv_stats stats(void)
 {
-	fkv_stats out;
-	fkv_store_stats(st, &out);
-	return out;
+	return tu_stats(st);
 }
 
 static uint32_t key_of(char *buf, size_t cap, int i)

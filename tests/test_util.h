@@ -43,6 +43,24 @@ static inline int tu_open_default(fkv_store **out)
 	return tu_open(out, 16, UINT64_C(16) << 20, 0.9, 1024);
 }
 
+/* Stops the session and closes the store, if open; clears both. */
+static inline void tu_close(fkv_session **s, fkv_store **st)
+{
+	if (*s != NULL)
+		fkv_session_stop(*s);
+	*s = NULL;
+	if (*st != NULL)
+		fkv_store_close(*st);
+	*st = NULL;
+}
+
+static inline fkv_stats tu_stats(fkv_store *st)
+{
+	fkv_stats out;
+	fkv_store_stats(st, &out);
+	return out;
+}
+
 static inline int64_t tu_now_ms(void)
 {
 	struct timespec ts;
