@@ -401,9 +401,11 @@ static void write_out(rf_client *c)
 static void client_free(rf_client *c)
 {
 	rf_worker *w = c->w;
+	/* Out of the registry before the socket closes: once a peer sees the
+	 * connection closed, CLIENT LIST / KILL no longer find it. */
+	reg_del(c);
 	ev_del(w->loop, c->fd, EV_READABLE | EV_WRITABLE);
 	close(c->fd);
-	reg_del(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
