@@ -4,10 +4,12 @@
  * tells the owner's event loop when to call dev_poll.
  *
  * Locking: `lock` guards the job and completion queues, `inflight`,
- * `stopping`; `pending` and `begin` are the owner thread's alone.
+ * `stopping`.  `pending` and `begin` are atomics so that a shared device
+ * (dev_share) takes submissions from any thread.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +46,10 @@ struct dev_device {
 	struct dev__job *done, *done_tail;
 	uint64_t inflight; /* queued or executing */
 	bool stopping;
+	bool shared; /* callbacks run on the I/O threads (dev_share) */
 
-	uint64_t pending; /* owner only: submitted, callback not yet run */
-	uint64_t begin;	  /* owner only: the truncation point */
+	_Atomic uint64_t pending; /* submitted, callback not yet run */
+	_Atomic uint64_t begin;	  /* the truncation point */
 };
 
 static void dev__signal(dev_device *dev)
@@ -79,6 +82,17 @@ static void *dev__io_thread(void *arg)
 			j->status = dev->ops->write(dev->impl, j->offset,
 						    j->buf, j->len);
 
+		if (dev->shared) {
+			/* The callback runs here, before the job counts as
+			 * done, so that dev_close and dev_flush wait for it. */
+			atomic_fetch_sub(&dev->pending, 1);
+			j->cb(j->ctx, j->status);
+			free(j);
+			pthread_mutex_lock(&dev->lock);
+			if (--dev->inflight == 0)
+				pthread_cond_broadcast(&dev->idle_cv);
+			continue;
+		}
 		pthread_mutex_lock(&dev->lock);
 		j->next = NULL;
 		if (dev->done_tail)
@@ -139,7 +153,7 @@ static int dev__submit(dev_device *dev, int kind, uint64_t offset, void *buf,
 {
 	if (offset + len < offset)
 		return DEV_ERR_RANGE;
-	if (offset < dev->begin)
+	if (offset < atomic_load(&dev->begin))
 		return DEV_ERR_TRUNCATED;
 	struct dev__job *j = malloc(sizeof(*j));
 	if (!j)
@@ -150,7 +164,7 @@ static int dev__submit(dev_device *dev, int kind, uint64_t offset, void *buf,
 			       .len = len,
 			       .cb = cb,
 			       .ctx = ctx};
-	dev->pending++;
+	atomic_fetch_add(&dev->pending, 1);
 	pthread_mutex_lock(&dev->lock);
 	if (dev->jobs_tail)
 		dev->jobs_tail->next = j;
@@ -193,10 +207,10 @@ int dev_flush(dev_device *dev)
 
 int dev_truncate(dev_device *dev, uint64_t offset)
 {
-	if (offset <= dev->begin)
+	if (offset <= atomic_load(&dev->begin))
 		return 0;
 	dev__drain(dev);
-	dev->begin = offset;
+	atomic_store(&dev->begin, offset);
 	return dev->ops->truncate(dev->impl, offset / dev->segment_size);
 }
 
@@ -228,7 +242,7 @@ int dev_poll(dev_device *dev, int max)
 	while (ran < taken) {
 		struct dev__job *j = list;
 		list = j->next;
-		dev->pending--;
+		atomic_fetch_sub(&dev->pending, 1);
 		j->cb(j->ctx, j->status);
 		free(j);
 		ran++;
@@ -238,7 +252,12 @@ int dev_poll(dev_device *dev, int max)
 
 uint64_t dev_pending(const dev_device *dev)
 {
-	return dev->pending;
+	return atomic_load(&((dev_device *)dev)->pending);
+}
+
+void dev_share(dev_device *dev)
+{
+	dev->shared = true;
 }
 
 int dev_event_fd(const dev_device *dev)

@@ -9,7 +9,7 @@
  *   io_uring is not written yet (issue 4).
  *
  * Threading
- *   A handle has one owner thread: every public function is called from
+ *   A handle has one owner thread (unless shared: see dev_share): every public function is called from
  *   that thread only (one handle per worker thread, like the engine's
  *   sessions).  Reads and writes never block it: they are queued for the
  *   device's I/O threads, which queue each completion and signal the
@@ -95,6 +95,15 @@ int dev_event_fd(const dev_device *dev);
 
 /* The segment size the device was opened with. */
 uint64_t dev_segment_size(const dev_device *dev);
+
+/* Makes the device shared: from now on dev_read and dev_write may be
+ * called from any thread, and each callback runs on the I/O thread that
+ * executed the operation, as soon as it is done (it must not block, and
+ * must not call dev_flush, dev_truncate or dev_close).  dev_poll then has
+ * nothing to do.  dev_flush and dev_close still wait for callbacks to
+ * finish.  The engine's hybrid log uses its device this way, routing
+ * completions to its own sessions.  Call once, before any I/O. */
+void dev_share(dev_device *dev);
 
 /* Waits for every submitted operation to execute, runs all remaining
  * callbacks on this thread (so none is lost), then frees the device.
