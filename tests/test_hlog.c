@@ -25,7 +25,7 @@ static void env_open(struct log_env *env, uint64_t mem, unsigned bits,
 {
 	cr_assert_eq(fkv__epoch_init(&env->epoch, threads), FKV_OK);
 	cr_assert_eq(fkv__hlog_init(&env->log, mem, bits, fraction, false,
-				    &env->epoch),
+				    &env->epoch, NULL, false),
 		     FKV_OK);
 }
 
@@ -61,7 +61,8 @@ static int try_init(uint64_t mem, unsigned bits, double fraction)
 	struct fkv__hlog l;
 	cr_assert_eq(fkv__epoch_init(&e, 1), FKV_OK);
 	memset(&l, 0, sizeof(l));
-	int rc = fkv__hlog_init(&l, mem, bits, fraction, false, &e);
+	int rc =
+		fkv__hlog_init(&l, mem, bits, fraction, false, &e, NULL, false);
 	if (rc == FKV_OK)
 		fkv__hlog_destroy(&l);
 	fkv__epoch_destroy(&e);

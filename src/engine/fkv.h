@@ -34,6 +34,7 @@
 
 typedef struct fkv_store fkv_store;
 typedef struct fkv_session fkv_session;
+struct dev_device; /* src/device/device.h */
 
 /* Statuses.  FKV_OK is 0; everything else is negative. */
 enum {
@@ -63,6 +64,22 @@ typedef struct fkv_config {
 	uint32_t max_sessions;	 /* epoch table capacity (sessions at once) */
 	bool huge_pages;	 /* madvise(MADV_HUGEPAGE) on index and log */
 	bool index_auto_grow; /* double the index when overflow buckets pile up */
+
+	/* The disk tier.  With a device (store mode), pages that leave memory
+	 * are flushed to it first and stay readable there: nothing is lost.
+	 * The store takes ownership (dev_share()s it, closes it).  Without
+	 * one, `evict` picks cache mode (the oldest pages are dropped when
+	 * memory fills, their records are gone) or, when false, a memory-only
+	 * log that answers FKV_OUT_OF_MEMORY once full. */
+	struct dev_device *device;
+	bool evict;
+	/* Reads of records below the read-only address (in memory or on
+	 * disk) append a copy at the tail, so hot records stay in memory. */
+	bool copy_reads_to_tail;
+	/* Bytes of records read from disk kept in memory (the read cache);
+	 * 0 keeps only a small buffer that hands records to pending
+	 * operations. */
+	uint64_t read_cache_size;
 } fkv_config;
 
 /* Fills *cfg with the defaults: 1 Mi buckets (64 MiB of index), 1 GiB of log
@@ -92,6 +109,41 @@ void fkv_session_resume(fkv_session *s);
 /* Moves the session to the current epoch, runs deferred actions that have
  * become safe and helps a running index growth.  Needs a protected session. */
 void fkv_refresh(fkv_session *s);
+
+/* ---- Pending operations (records on disk) ------------------------------
+ *
+ * An operation whose record lies on the device needs a disk read.  By
+ * default (waiter NULL) the operation waits for it itself.  With a waiter
+ * token set, it starts the read and returns FKV_PENDING instead, having
+ * changed nothing; once the read completes, fkv_complete_pending() hands
+ * the token back, and the caller runs the operation again: it then finds
+ * the record in memory (the read cache) and completes.  Reads, RMWs and
+ * deletes can go pending; upserts never do.  A session's completions
+ * arrive on its own thread, through fkv_complete_pending(). */
+
+/* Sets the token that operations of this session leave behind when they
+ * go pending (NULL: wait for the disk instead).  Owner thread only. */
+void fkv_session_set_waiter(fkv_session *s, void *token);
+
+/* True if an operation went pending since the last fkv_session_set_waiter
+ * call.  Owner thread only. */
+bool fkv_session_went_pending(const fkv_session *s);
+
+/* An eventfd that is readable while completions wait for
+ * fkv_complete_pending (for an event loop), or -1 without a device. */
+int fkv_session_event_fd(const fkv_session *s);
+
+/* Called once per completed disk read that a pending operation of this
+ * session waits for, with the waiter token it left. */
+typedef void (*fkv_wake_cb)(void *ctx, void *token);
+
+/* Delivers the session's completed reads: calls cb for each (on this
+ * thread; cb may run operations).  Returns how many it delivered.  Needs a
+ * protected session. */
+int fkv_complete_pending(fkv_session *s, fkv_wake_cb cb, void *ctx);
+
+/* Operations of this session still waiting for the disk. */
+uint64_t fkv_session_pending(const fkv_session *s);
 
 #define FKV_AUTO_REFRESH_OPS 256
 
@@ -155,8 +207,9 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
  * (the commands of one pipeline) overlaps its memory misses.  Stage 0
  * prefetches the key's index bucket; stage 1, called once the bucket has
  * had time to arrive (after stage 0 of the rest of the batch), prefetches
- * the newest record the bucket points to.  Only a hint: it never blocks,
- * fails or changes anything.  Needs a protected session. */
+ * the newest record the bucket points to, or, when that lies on disk,
+ * starts reading it into the read cache.  Only a hint: it never blocks,
+ * fails or changes what operations return.  Needs a protected session. */
 void fkv_prefetch(fkv_session *s, const void *key, uint32_t key_len, int stage);
 
 /* ---- Scanning ----------------------------------------------------------- */
@@ -226,6 +279,16 @@ typedef struct fkv_stats {
 		log_tail;
 	uint64_t log_bytes; /* tail - begin */
 	uint64_t log_memory_size;
+	uint64_t log_flushed_until; /* bytes below are on the device */
+	uint64_t log_flush_waits;   /* allocations that waited for a flush */
+	int log_flush_error;	  /* first device error while flushing, or 0 */
+	uint64_t evicted_records; /* live records dropped (cache mode) */
+	uint64_t disk_reads;	  /* device reads issued for records */
+	uint64_t pending_reads;	  /* disk reads in flight */
+	uint64_t read_cache_hits, read_cache_misses;
+	uint64_t read_cache_bytes, read_cache_entries;
+	uint64_t
+		copies_to_tail; /* reads that copied their record to the tail */
 	uint64_t sessions;
 } fkv_stats;
 

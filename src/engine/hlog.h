@@ -7,8 +7,8 @@
  * address into a pointer is one AND and one ADD.
  *
  * Regions, from low to high addresses:
- *   begin <= head            on disk only (none yet: the disk tier is a
- *                            later layer; until then head == begin)
+ *   begin <= head            on the device only (store mode); gone in
+ *                            cache mode; empty in memory-only mode
  *   head <= safe_read_only   in memory, immutable: read without locks
  *   safe_ro <= read_only     fuzzy: some thread may still update in place
  *   read_only <= tail        mutable: updates in place under record locks
@@ -21,17 +21,40 @@
  * Space left at the end of a page stays zeroed: a zero header word means
  * "no more records on this page".
  *
- * Threads: any thread with a protected epoch entry.
+ * Leaving memory (store and cache modes).  When safe_read_only passes a
+ * page, the page is written to the device (store mode) by the device's
+ * I/O threads; flushed_until follows the completed writes.  The head
+ * trails the tail so that one frame stays free for the next page, but
+ * never passes flushed_until (store) or safe_read_only (cache).  Moving
+ * the head is an epoch action too: once every thread has seen the new
+ * head, no thread can still hold a pointer into the pages below it, so
+ * their frames are zeroed and safe_head (the closed boundary) follows.
+ * A page can be opened only in a frame below safe_head's ring position;
+ * when none is free yet, allocation answers FKV__LOG_RETRY and the caller
+ * refreshes its epoch and tries again.
+ *
+ * Threads: any thread with a protected epoch entry; flush completions run
+ * on the device's I/O threads (they touch only the flush bookkeeping).
  */
 #ifndef FKV_HLOG_H
 #define FKV_HLOG_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "address.h"
 #include "epoch.h"
+
+struct dev_device;
+
+/* fkv__hlog_alloc's answer when no frame is free yet: refresh and retry. */
+#define FKV__LOG_RETRY 1
+
+/* Called for every record of a page dropped in cache mode (its address,
+ * its record), before the frame is zeroed. */
+typedef void (*fkv__evict_cb)(void *ctx, uint64_t addr, const void *record);
 
 struct fkv__hlog {
 	uint8_t *mem;
@@ -43,17 +66,36 @@ struct fkv__hlog {
 	uint64_t mutable_pages;
 	struct fkv__epoch *epoch;
 
+	struct dev_device *dev; /* store mode; NULL otherwise */
+	bool evict;		/* cache mode (no device) */
+	fkv__evict_cb on_evict;
+	void *evict_ctx;
+
 	_Atomic uint64_t tail_word __attribute__((aligned(64)));
 	_Atomic uint64_t read_only __attribute__((aligned(64)));
 	_Atomic uint64_t safe_read_only;
 	_Atomic uint64_t head;
+	_Atomic uint64_t safe_head; /* frames below are closed (zeroed) */
 	_Atomic uint64_t begin;
+	_Atomic uint64_t flushed_until;
+	_Atomic int flush_error;
+	_Atomic uint64_t flush_waits;
+
+	/* Flush bookkeeping: pages below flush_next have been submitted;
+	 * flushed[frame] is page + 1 once that page's write completed. */
+	pthread_mutex_t flush_lock;
+	uint64_t flush_next;
+	uint64_t *flushed;
+	pthread_mutex_t close_lock; /* one closer of frames at a time */
 };
 
-/* Maps the buffer.  Returns 0, FKV_INVALID (sizes) or FKV_OUT_OF_MEMORY. */
+/* Maps the buffer.  `dev` (store mode, may be NULL) is used shared and is
+ * not closed here; `evict` picks cache mode when dev is NULL.  Returns 0,
+ * FKV_INVALID (sizes) or FKV_OUT_OF_MEMORY. */
 int fkv__hlog_init(struct fkv__hlog *l, uint64_t mem_size, unsigned page_bits,
 		   double mutable_fraction, bool huge_pages,
-		   struct fkv__epoch *epoch);
+		   struct fkv__epoch *epoch, struct dev_device *dev,
+		   bool evict);
 void fkv__hlog_destroy(struct fkv__hlog *l);
 
 static inline uint8_t *fkv__hlog_ptr(const struct fkv__hlog *l, uint64_t addr)
@@ -62,8 +104,10 @@ static inline uint8_t *fkv__hlog_ptr(const struct fkv__hlog *l, uint64_t addr)
 }
 
 /* Reserves `size` bytes (a multiple of 8) at the tail; the memory is zero.
- * Returns 0 with *addr set, FKV_OUT_OF_MEMORY when the log's memory is full
- * or FKV_INVALID when size exceeds a page. */
+ * Returns 0 with *addr set, FKV__LOG_RETRY (store and cache modes: no
+ * frame is free yet; refresh the epoch, holding no record pointers, and
+ * try again), FKV_OUT_OF_MEMORY (memory-only mode: the log is full),
+ * FKV_IO_ERROR (a flush failed) or FKV_INVALID (size exceeds a page). */
 int fkv__hlog_alloc(struct fkv__hlog *l, uint64_t size, uint64_t *addr);
 
 /* The current tail address (the next byte to be allocated). */
@@ -78,7 +122,12 @@ static inline uint64_t fkv__hlog_load(_Atomic uint64_t *a)
 bool fkv__atomic_max(_Atomic uint64_t *target, uint64_t value);
 
 /* Moves read_only up to `addr` (page aligned, <= tail) and schedules the
- * matching move of safe_read_only.  Returns 0 or FKV_OUT_OF_MEMORY. */
+ * matching move of safe_read_only (and, in store mode, the flush of the
+ * pages below it).  Returns 0 or FKV_OUT_OF_MEMORY. */
 int fkv__hlog_shift_read_only(struct fkv__hlog *l, uint64_t addr);
+
+/* Moves the head as far as the tail, the flushes and the read-only
+ * boundary allow (store and cache modes).  Any thread. */
+void fkv__hlog_shift_head(struct fkv__hlog *l);
 
 #endif

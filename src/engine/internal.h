@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "epoch.h"
+#include "fetch.h"
 #include "fkv.h"
 #include "hlog.h"
 #include "index.h"
@@ -41,6 +42,8 @@ enum {
 	FKV__ST_DELETES_APPENDED,
 	FKV__ST_RETRIES,
 	FKV__ST_INDEX_ENTRIES,
+	FKV__ST_READS_PENDING,
+	FKV__ST_COPIES_TO_TAIL,
 	FKV__ST_COUNT
 };
 
@@ -49,6 +52,8 @@ struct fkv_store {
 	struct fkv__epoch epoch;
 	struct fkv__hlog hlog;
 	struct fkv__index index;
+	struct fkv__cache cache;  /* records read from the device */
+	_Atomic uint64_t evicted; /* live records dropped in cache mode */
 
 	pthread_mutex_t sessions_lock; /* guards sessions, retired */
 	fkv_session *sessions;
@@ -66,7 +71,24 @@ struct fkv_session {
 	/* Optimistic reads copy values of up to FKV__SCRATCH bytes here. */
 	uint8_t scratch[FKV__SCRATCH] __attribute__((aligned(8)));
 	_Atomic uint64_t stats[FKV__ST_COUNT];
+
+	/* Records from the device are copied here for the operation that
+	 * asked (fetch.c); 8-byte aligned, grown as needed. */
+	uint8_t *disk_buf;
+	uint32_t disk_cap;
+	/* Pending operations (fkv_session_set_waiter). */
+	void *waiter;
+	bool went_pending;
+	int efd;		   /* eventfd: completions wait; -1 if none */
+	_Atomic uint64_t waiting;  /* registered waits not yet delivered */
+	pthread_mutex_t done_lock; /* guards done, ndone, done_cap */
+	void **done;		   /* delivered tokens */
+	size_t ndone, done_cap;
 };
+
+/* Queues a waiter token for the session's fkv_complete_pending and
+ * signals its eventfd.  Any thread (device I/O threads). */
+void fkv__session_deliver(fkv_session *s, void *token);
 
 /* Only the owning thread writes a counter, so a load and a store suffice. */
 static inline void fkv__stat_inc(fkv_session *s, int k)

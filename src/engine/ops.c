@@ -21,8 +21,10 @@
  * the seal and starts over: no update is lost.  A lost CAS marks the new
  * record invalid and retries the whole operation.
  */
+#include <sched.h>
 #include <string.h>
 
+#include "fetch.h"
 #include "internal.h"
 #include "record.h"
 
@@ -46,11 +48,14 @@ static struct fkv__table *enter_index(fkv_session *s, uint64_t hash)
 	return t;
 }
 
-/* Walks the chain from the entry to the newest record with the key.
- * Records below head would be on disk; until the disk tier exists the head
- * never leaves begin, so there is nothing there to find. */
-static void trace(fkv_session *s, struct found *f, const void *key,
-		  uint32_t key_len)
+/* Walks the chain from the entry to the newest record with the key.  When
+ * the chain leaves memory and `disk` is set, the record is looked up on the
+ * device (through the read cache): f->rec then points to a copy in the
+ * session's buffer, immutable like any record below safe read-only.
+ * Returns FKV_OK (f->rec NULL if the key has no record), or, from the
+ * device, FKV_PENDING, FKV_IO_ERROR or FKV_CORRUPTION. */
+static int trace(fkv_session *s, struct found *f, const void *key,
+		 uint32_t key_len, bool disk)
 {
 	struct fkv__hlog *l = &s->store->hlog;
 	f->read_only = fkv__hlog_load(&l->read_only);
@@ -67,10 +72,33 @@ static void trace(fkv_session *s, struct found *f, const void *key,
 			f->rec = r;
 			f->addr = a;
 			f->header = h;
-			return;
+			return FKV_OK;
 		}
 		a = fkv__hdr_prev(h);
 	}
+	if (!disk || l->dev == NULL || a < FKV__LOG_START ||
+	    a < fkv__hlog_load(&l->begin))
+		return FKV_OK;
+	struct fkv__record *r;
+	int rc = fkv__cache_get(&s->store->cache, s, a, f->hash, key, key_len,
+				&r, &f->addr);
+	if (rc == FKV_NOT_FOUND)
+		return FKV_OK;
+	if (rc != FKV_OK)
+		return rc;
+	f->rec = r;
+	f->header = fkv__rec_header(r);
+	return FKV_OK;
+}
+
+/* A new record could not be allocated yet (no free frame: a flush or a
+ * page close is under way).  Lets the epoch move on, so that the page
+ * closes, and lets the device's threads run. */
+static void wait_for_log(fkv_session *s, int *spins)
+{
+	fkv_refresh(s);
+	if (++*spins > 16)
+		sched_yield();
 }
 
 static bool is_live(fkv_session *s, struct fkv__record *r, uint64_t h)
@@ -172,6 +200,26 @@ static int read_optimistic(fkv_session *s, struct fkv__record *r,
 	return 1;
 }
 
+/* Copies an immutable record that a read found (in memory below
+ * safe read-only, or on disk) to the tail, so that a hot record stays in
+ * memory.  Best effort: a lost race or a full log leaves things as they
+ * are. */
+static void copy_to_tail(fkv_session *s, struct found *f, const void *key,
+			 uint32_t key_len, uint32_t len)
+{
+	struct fkv__record *r = f->rec;
+	int64_t exp = fkv__rec_expire_ms(r, f->header);
+	uint64_t addr;
+	struct fkv__record *fresh;
+	if (new_record(s, f, key, key_len, fkv__pad8(len), len, 0, exp, &addr,
+		       &fresh) != FKV_OK)
+		return;
+	memcpy(fkv__rec_value(fresh, fkv__rec_header(fresh)),
+	       fkv__rec_value(r, f->header), len);
+	if (publish(f, false, addr, fresh))
+		fkv__stat_inc(s, FKV__ST_COPIES_TO_TAIL);
+}
+
 int fkv_read(fkv_session *s, const void *key, uint32_t key_len, fkv_read_cb cb,
 	     void *ctx)
 {
@@ -179,10 +227,17 @@ int fkv_read(fkv_session *s, const void *key, uint32_t key_len, fkv_read_cb cb,
 	fkv__stat_inc(s, FKV__ST_READS);
 	struct found f;
 	f.hash = fkv__hash(key, key_len);
+	f.tag = fkv__hash_tag(f.hash);
 	struct fkv__table *t = enter_index(s, f.hash);
 	f.slot = fkv__index_find(t, f.hash, &f.entry);
-	if (f.slot != NULL)
-		trace(s, &f, key, key_len);
+	if (f.slot != NULL) {
+		int rc = trace(s, &f, key, key_len, true);
+		if (rc != FKV_OK) {
+			if (rc == FKV_PENDING)
+				fkv__stat_inc(s, FKV__ST_READS_PENDING);
+			return rc;
+		}
+	}
 	if (f.slot == NULL || f.rec == NULL)
 		goto miss;
 	struct fkv__record *r = f.rec;
@@ -203,11 +258,13 @@ int fkv_read(fkv_session *s, const void *key, uint32_t key_len, fkv_read_cb cb,
 			fkv__rec_unlock_shared(r);
 		goto miss;
 	}
-	cb(ctx, fkv__rec_value(r, f.header),
-	   atomic_load_explicit(&r->val_len, memory_order_relaxed),
+	uint32_t len = atomic_load_explicit(&r->val_len, memory_order_relaxed);
+	cb(ctx, fkv__rec_value(r, f.header), len,
 	   fkv__rec_expire_ms(r, f.header));
 	if (shared)
 		fkv__rec_unlock_shared(r);
+	else if (s->store->cfg.copy_reads_to_tail)
+		copy_to_tail(s, &f, key, key_len, len);
 hit:
 	fkv__stat_inc(s, FKV__ST_READ_HITS);
 	return FKV_OK;
@@ -216,9 +273,10 @@ miss:
 	return FKV_NOT_FOUND;
 }
 
-/* Finds or creates the key's entry and traces its record. */
+/* Finds or creates the key's entry and traces its record (from the device
+ * too when `disk`).  Returns FKV_OK or a status for the caller. */
 static int locate_for_write(fkv_session *s, struct found *f, const void *key,
-			    uint32_t key_len)
+			    uint32_t key_len, bool disk)
 {
 	struct fkv__table *t = enter_index(s, f->hash);
 	bool created;
@@ -227,8 +285,7 @@ static int locate_for_write(fkv_session *s, struct found *f, const void *key,
 		return FKV_OUT_OF_MEMORY;
 	if (created)
 		fkv__stat_inc(s, FKV__ST_INDEX_ENTRIES);
-	trace(s, f, key, key_len);
-	return FKV_OK;
+	return trace(s, f, key, key_len, disk);
 }
 
 int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
@@ -239,8 +296,10 @@ int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 	struct found f;
 	f.hash = fkv__hash(key, key_len);
 	f.tag = fkv__hash_tag(f.hash);
+	int spins = 0;
 	for (;; fkv__stat_inc(s, FKV__ST_RETRIES)) {
-		int rc = locate_for_write(s, &f, key, key_len);
+		/* A blind write: an older version on disk does not matter. */
+		int rc = locate_for_write(s, &f, key, key_len, false);
 		if (rc != FKV_OK)
 			return rc;
 		bool locked;
@@ -270,7 +329,10 @@ int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 		if (rc != FKV_OK) {
 			if (locked)
 				fkv__rec_unlock_excl(r);
-			return rc;
+			if (rc != FKV__LOG_RETRY)
+				return rc;
+			wait_for_log(s, &spins);
+			continue;
 		}
 		memcpy(fkv__rec_value(fresh, fkv__rec_header(fresh)), value,
 		       value_len);
@@ -289,8 +351,9 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 	struct found f;
 	f.hash = fkv__hash(key, key_len);
 	f.tag = fkv__hash_tag(f.hash);
+	int spins = 0;
 	for (;; fkv__stat_inc(s, FKV__ST_RETRIES)) {
-		int rc = locate_for_write(s, &f, key, key_len);
+		int rc = locate_for_write(s, &f, key, key_len, true);
 		if (rc != FKV_OK)
 			return rc;
 		bool locked;
@@ -353,7 +416,10 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 		if (rc != FKV_OK) {
 			if (locked)
 				fkv__rec_unlock_excl(r);
-			return rc;
+			if (rc != FKV__LOG_RETRY)
+				return rc;
+			wait_for_log(s, &spins);
+			continue;
 		}
 		ops->write(ctx, old, old_len,
 			   fkv__rec_value(fresh, fkv__rec_header(fresh)),
@@ -373,12 +439,16 @@ int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 	struct found f;
 	f.hash = fkv__hash(key, key_len);
 	f.tag = fkv__hash_tag(f.hash);
+	int spins = 0;
 	for (;; fkv__stat_inc(s, FKV__ST_RETRIES)) {
 		struct fkv__table *t = enter_index(s, f.hash);
 		f.slot = fkv__index_find(t, f.hash, &f.entry);
 		if (f.slot == NULL)
 			return FKV_NOT_FOUND;
-		trace(s, &f, key, key_len);
+		/* The disk tells whether the key existed (DEL's count). */
+		int rc = trace(s, &f, key, key_len, true);
+		if (rc != FKV_OK)
+			return rc;
 		bool locked;
 		if (!lock_if_shared(&f, &locked))
 			continue;
@@ -400,12 +470,15 @@ int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 		}
 		uint64_t addr;
 		struct fkv__record *fresh;
-		int rc = new_record(s, &f, key, key_len, 0, 0,
-				    FKV__REC_TOMBSTONE, 0, &addr, &fresh);
+		rc = new_record(s, &f, key, key_len, 0, 0, FKV__REC_TOMBSTONE,
+				0, &addr, &fresh);
 		if (rc != FKV_OK) {
 			if (locked)
 				fkv__rec_unlock_excl(r);
-			return rc;
+			if (rc != FKV__LOG_RETRY)
+				return rc;
+			wait_for_log(s, &spins);
+			continue;
 		}
 		if (publish(&f, locked, addr, fresh)) {
 			fkv__stat_inc(s, FKV__ST_DELETES_APPENDED);
@@ -436,6 +509,10 @@ void fkv_prefetch(fkv_session *s, const void *key, uint32_t key_len, int stage)
 			const uint8_t *p = fkv__hlog_ptr(l, a);
 			__builtin_prefetch(p, 1, 3);
 			__builtin_prefetch(p + 63, 1, 3);
+		} else if (l->dev != NULL && a >= FKV__LOG_START &&
+			   a >= fkv__hlog_load(&l->begin)) {
+			fkv__cache_prefetch(&s->store->cache, a, hash, key,
+					    key_len);
 		}
 		return;
 	}

@@ -249,8 +249,9 @@ static void sweep_entry(fkv_session *s, struct fkv__table *t, uint64_t b,
 		}
 		a = fkv__hdr_prev(h);
 	}
-	/* The rest of the chain would be on disk: nothing to judge it by. */
-	if (a >= begin && a < mem_head)
+	/* The rest of the chain is on disk: nothing to judge it by.  (In
+	 * cache mode it is gone, and the entry may go with it.) */
+	if (l->dev != NULL && a >= begin && a < mem_head)
 		droppable = false;
 
 	/* Lock what may be written in place, then judge each key. */

@@ -1,11 +1,15 @@
 /*
  * store.c - store lifetime, sessions, refresh and statistics.
  */
+#include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "device.h"
 #include "internal.h"
 
 const char *fkv_strerror(int status)
@@ -44,6 +48,35 @@ void fkv_config_default(fkv_config *cfg)
 	cfg->index_auto_grow = true;
 }
 
+/* Cache mode drops a page: counts the live records that go with it (those
+ * still the newest of their key).  Runs in an epoch action, from a
+ * protected thread, before the page is zeroed. */
+static void count_evicted(void *ctx, uint64_t addr, const void *record)
+{
+	fkv_store *st = ctx;
+	struct fkv__record *r = (struct fkv__record *)record;
+	uint64_t h = fkv__rec_header(r);
+	if (h & (FKV__REC_INVALID | FKV__REC_TOMBSTONE | FKV__REC_SEALED))
+		return;
+	const uint8_t *key = fkv__rec_key(r, h);
+	uint64_t hash = fkv__hash(key, r->key_len);
+	uint64_t entry;
+	if (fkv__index_find(fkv__index_current(&st->index), hash, &entry) ==
+	    NULL)
+		return;
+	/* Newer records sit above addr, still in memory. */
+	for (uint64_t a = fkv__entry_addr(entry); a > addr;) {
+		struct fkv__record *o =
+			(struct fkv__record *)fkv__hlog_ptr(&st->hlog, a);
+		uint64_t oh = fkv__rec_header(o);
+		if (!(oh & FKV__REC_INVALID) &&
+		    fkv__rec_key_eq(o, oh, key, r->key_len))
+			return; /* superseded */
+		a = fkv__hdr_prev(oh);
+	}
+	atomic_fetch_add_explicit(&st->evicted, 1, memory_order_relaxed);
+}
+
 int fkv_store_open(const fkv_config *cfg, fkv_store **out)
 {
 	if (cfg->max_sessions == 0 || cfg->max_sessions > 65536)
@@ -59,17 +92,27 @@ int fkv_store_open(const fkv_config *cfg, fkv_store **out)
 		goto fail_store;
 	rc = fkv__hlog_init(&st->hlog, cfg->log_memory_size,
 			    cfg->page_size_bits, cfg->mutable_fraction,
-			    cfg->huge_pages, &st->epoch);
+			    cfg->huge_pages, &st->epoch, cfg->device,
+			    cfg->evict);
 	if (rc != FKV_OK)
 		goto fail_epoch;
+	st->hlog.on_evict = count_evicted;
+	st->hlog.evict_ctx = st;
 	rc = fkv__index_init(&st->index, cfg->index_buckets, cfg->huge_pages,
 			     &st->hlog, &st->epoch);
 	if (rc != FKV_OK)
 		goto fail_hlog;
+	rc = fkv__cache_init(&st->cache, &st->hlog, cfg->read_cache_size);
+	if (rc != FKV_OK)
+		goto fail_index;
+	if (cfg->device != NULL)
+		dev_share(cfg->device);
 	pthread_mutex_init(&st->sessions_lock, NULL);
 	*out = st;
 	return FKV_OK;
 
+fail_index:
+	fkv__index_destroy(&st->index);
 fail_hlog:
 	fkv__hlog_destroy(&st->hlog);
 fail_epoch:
@@ -83,8 +126,11 @@ void fkv_store_close(fkv_store *st)
 {
 	if (st == NULL)
 		return;
-	/* Deferred actions (a table to free, safe addresses) run now. */
+	/* Deferred actions (a table to free, safe addresses, flushes) run
+	 * now; then the device finishes its writes and reads. */
 	fkv__epoch_destroy(&st->epoch);
+	dev_close(st->cfg.device);
+	fkv__cache_destroy(&st->cache);
 	fkv__index_destroy(&st->index);
 	fkv__hlog_destroy(&st->hlog);
 	pthread_mutex_destroy(&st->sessions_lock);
@@ -109,6 +155,16 @@ int fkv_session_start(fkv_store *st, fkv_session **out)
 		return FKV_ABORTED;
 	}
 	s->store = st;
+	s->efd = -1;
+	if (st->cfg.device != NULL) {
+		s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (s->efd < 0) {
+			fkv__epoch_release(&st->epoch, s->slot);
+			free(s);
+			return FKV_OUT_OF_MEMORY;
+		}
+	}
+	pthread_mutex_init(&s->done_lock, NULL);
 	pthread_mutex_lock(&st->sessions_lock);
 	s->next = st->sessions;
 	if (st->sessions != NULL)
@@ -124,6 +180,10 @@ int fkv_session_start(fkv_store *st, fkv_session **out)
 void fkv_session_stop(fkv_session *s)
 {
 	fkv_store *st = s->store;
+	/* Reads this session waits for still hold its address: let them
+	 * complete (they always do, with data or an error). */
+	while (atomic_load_explicit(&s->waiting, memory_order_acquire) > 0)
+		sched_yield();
 	fkv__epoch_unprotect(&st->epoch, s->slot);
 	fkv__epoch_drain(&st->epoch);
 	fkv__epoch_release(&st->epoch, s->slot);
@@ -139,7 +199,80 @@ void fkv_session_stop(fkv_session *s)
 		s->next->prev = s->prev;
 	pthread_mutex_unlock(&st->sessions_lock);
 	atomic_fetch_sub_explicit(&st->nsessions, 1, memory_order_relaxed);
+	if (s->efd >= 0)
+		close(s->efd);
+	pthread_mutex_destroy(&s->done_lock);
+	free(s->done);
+	free(s->disk_buf);
 	free(s);
+}
+
+void fkv_session_set_waiter(fkv_session *s, void *token)
+{
+	s->waiter = token;
+	s->went_pending = false;
+}
+
+bool fkv_session_went_pending(const fkv_session *s)
+{
+	return s->went_pending;
+}
+
+int fkv_session_event_fd(const fkv_session *s)
+{
+	return s->efd;
+}
+
+uint64_t fkv_session_pending(const fkv_session *s)
+{
+	return atomic_load_explicit(&((fkv_session *)s)->waiting,
+				    memory_order_relaxed);
+}
+
+void fkv__session_deliver(fkv_session *s, void *token)
+{
+	pthread_mutex_lock(&s->done_lock);
+	if (s->ndone == s->done_cap) {
+		size_t cap = s->done_cap ? 2 * s->done_cap : 16;
+		void **d = realloc(s->done, cap * sizeof(*d));
+		if (d == NULL) {
+			/* Cannot happen in practice; the waiter would hang,
+			 * so keep trying rather than lose it. */
+			pthread_mutex_unlock(&s->done_lock);
+			sched_yield();
+			fkv__session_deliver(s, token);
+			return;
+		}
+		s->done = d;
+		s->done_cap = cap;
+	}
+	s->done[s->ndone++] = token;
+	/* The count drops inside the lock: fkv_session_stop may free s as
+	 * soon as it reads zero. */
+	uint64_t one = 1;
+	ssize_t n = write(s->efd, &one, sizeof(one));
+	(void)n;
+	atomic_fetch_sub_explicit(&s->waiting, 1, memory_order_release);
+	pthread_mutex_unlock(&s->done_lock);
+}
+
+int fkv_complete_pending(fkv_session *s, fkv_wake_cb cb, void *ctx)
+{
+	if (s->efd < 0)
+		return 0;
+	uint64_t count;
+	ssize_t n = read(s->efd, &count, sizeof(count));
+	(void)n;
+	pthread_mutex_lock(&s->done_lock);
+	void **list = s->done;
+	size_t nlist = s->ndone;
+	s->done = NULL;
+	s->ndone = s->done_cap = 0;
+	pthread_mutex_unlock(&s->done_lock);
+	for (size_t i = 0; i < nlist; i++)
+		cb(ctx, list[i]);
+	free(list);
+	return (int)nlist;
 }
 
 void fkv_session_suspend(fkv_session *s)
@@ -230,6 +363,22 @@ void fkv_store_stats(fkv_store *st, fkv_stats *out)
 	out->log_tail = fkv__hlog_tail(l);
 	out->log_bytes = out->log_tail - out->log_begin;
 	out->log_memory_size = l->mem_size;
+	out->log_flushed_until = fkv__hlog_load(&l->flushed_until);
+	out->log_flush_waits =
+		atomic_load_explicit(&l->flush_waits, memory_order_relaxed);
+	out->log_flush_error = atomic_load(&l->flush_error);
+	out->evicted_records =
+		atomic_load_explicit(&st->evicted, memory_order_relaxed);
+	struct fkv__cache *c = &st->cache;
+	out->disk_reads = atomic_load_explicit(&c->reads, memory_order_relaxed);
+	out->pending_reads =
+		atomic_load_explicit(&c->inflight, memory_order_relaxed);
+	out->read_cache_hits =
+		atomic_load_explicit(&c->hits, memory_order_relaxed);
+	out->read_cache_misses =
+		atomic_load_explicit(&c->misses, memory_order_relaxed);
+	fkv__cache_stats(c, &out->read_cache_bytes, &out->read_cache_entries);
+	out->copies_to_tail = sum[FKV__ST_COPIES_TO_TAIL];
 	out->sessions =
 		atomic_load_explicit(&st->nsessions, memory_order_relaxed);
 }
