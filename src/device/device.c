@@ -1,11 +1,18 @@
 /*
  * device.c - the machinery every device shares: a FIFO of submitted jobs
- * served by a few I/O threads, a queue of completions, and an eventfd that
+ * served by I/O threads, a queue of completions, and an eventfd that
  * tells the owner's event loop when to call dev_poll.
  *
+ * A synchronous implementation (file, null) gets a few I/O threads that
+ * each take one job at a time and run it.  An asynchronous one (uring)
+ * gets one I/O thread that takes every queued job at once, starts them
+ * all, then lets the implementation wait on its own queue; `sleeping` says
+ * it waits there, so that a submission wakes it (ops->wake) exactly when
+ * needed.
+ *
  * Locking: `lock` guards the job and completion queues, `inflight`,
- * `stopping`.  `pending` and `begin` are atomics so that a shared device
- * (dev_share) takes submissions from any thread.
+ * `stopping`, `sleeping`.  `pending` and `begin` are atomics so that a
+ * shared device (dev_share) takes submissions from any thread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,19 +24,6 @@
 #include <unistd.h>
 
 #include "dev_impl.h"
-
-enum { DEV__READ, DEV__WRITE };
-
-struct dev__job {
-	struct dev__job *next;
-	int kind;
-	int status;
-	uint64_t offset;
-	void *buf;
-	size_t len;
-	dev_callback cb;
-	void *ctx;
-};
 
 struct dev_device {
 	const struct dev__ops *ops;
@@ -46,7 +40,8 @@ struct dev_device {
 	struct dev__job *done, *done_tail;
 	uint64_t inflight; /* queued or executing */
 	bool stopping;
-	bool shared; /* callbacks run on the I/O threads (dev_share) */
+	bool shared;   /* callbacks run on the I/O threads (dev_share) */
+	bool sleeping; /* the async I/O thread waits in ops->run */
 
 	_Atomic uint64_t pending; /* submitted, callback not yet run */
 	_Atomic uint64_t begin;	  /* the truncation point */
@@ -60,6 +55,36 @@ static void dev__signal(dev_device *dev)
 	(void)n;
 }
 
+void dev__complete(struct dev__job *j, int status)
+{
+	dev_device *dev = j->dev;
+	j->status = status;
+	if (dev->shared) {
+		/* The callback runs here, before the job counts as done, so
+		 * that dev_close and dev_flush wait for it. */
+		atomic_fetch_sub(&dev->pending, 1);
+		j->cb(j->ctx, j->status);
+		free(j);
+		pthread_mutex_lock(&dev->lock);
+		if (--dev->inflight == 0)
+			pthread_cond_broadcast(&dev->idle_cv);
+		pthread_mutex_unlock(&dev->lock);
+		return;
+	}
+	pthread_mutex_lock(&dev->lock);
+	j->next = NULL;
+	if (dev->done_tail)
+		dev->done_tail->next = j;
+	else
+		dev->done = j;
+	dev->done_tail = j;
+	if (--dev->inflight == 0)
+		pthread_cond_broadcast(&dev->idle_cv);
+	dev__signal(dev);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* A synchronous implementation's I/O thread: one job at a time. */
 static void *dev__io_thread(void *arg)
 {
 	dev_device *dev = arg;
@@ -75,36 +100,48 @@ static void *dev__io_thread(void *arg)
 			dev->jobs_tail = NULL;
 		pthread_mutex_unlock(&dev->lock);
 
+		int rc;
 		if (j->kind == DEV__READ)
-			j->status = dev->ops->read(dev->impl, j->offset, j->buf,
-						   j->len);
+			rc = dev->ops->read(dev->impl, j->offset, j->buf,
+					    j->len);
 		else
-			j->status = dev->ops->write(dev->impl, j->offset,
-						    j->buf, j->len);
-
-		if (dev->shared) {
-			/* The callback runs here, before the job counts as
-			 * done, so that dev_close and dev_flush wait for it. */
-			atomic_fetch_sub(&dev->pending, 1);
-			j->cb(j->ctx, j->status);
-			free(j);
-			pthread_mutex_lock(&dev->lock);
-			if (--dev->inflight == 0)
-				pthread_cond_broadcast(&dev->idle_cv);
-			continue;
-		}
+			rc = dev->ops->write(dev->impl, j->offset, j->buf,
+					     j->len);
+		dev__complete(j, rc);
 		pthread_mutex_lock(&dev->lock);
-		j->next = NULL;
-		if (dev->done_tail)
-			dev->done_tail->next = j;
-		else
-			dev->done = j;
-		dev->done_tail = j;
-		if (--dev->inflight == 0)
-			pthread_cond_broadcast(&dev->idle_cv);
-		dev__signal(dev);
 	}
 	pthread_mutex_unlock(&dev->lock);
+	return NULL;
+}
+
+/* An asynchronous implementation's one I/O thread: takes every queued job,
+ * starts them, and lets ops->run submit and reap; it blocks in ops->run
+ * only when it found no job, after setting `sleeping` under the lock, so
+ * a job queued later wakes it (dev__submit) and none is left waiting. */
+static void *dev__async_thread(void *arg)
+{
+	dev_device *dev = arg;
+	for (;;) {
+		pthread_mutex_lock(&dev->lock);
+		struct dev__job *list = dev->jobs;
+		dev->jobs = dev->jobs_tail = NULL;
+		bool block = !list;
+		dev->sleeping = block;
+		if (block && dev->stopping && dev->inflight == 0) {
+			pthread_mutex_unlock(&dev->lock);
+			break;
+		}
+		pthread_mutex_unlock(&dev->lock);
+
+		while (list) {
+			struct dev__job *j = list;
+			list = j->next;
+			int rc = dev->ops->start(dev->impl, j);
+			if (rc)
+				dev__complete(j, rc);
+		}
+		dev->ops->run(dev->impl, block);
+	}
 	return NULL;
 }
 
@@ -120,7 +157,10 @@ int dev__create(const struct dev__ops *ops, void *impl, uint64_t segment_size,
 	dev->ops = ops;
 	dev->impl = impl;
 	dev->segment_size = segment_size;
-	if (nthreads < 1 || nthreads > DEV_IO_THREADS)
+	bool async = ops->start != NULL;
+	if (async)
+		nthreads = 1;
+	else if (nthreads < 1 || nthreads > DEV_IO_THREADS)
 		nthreads = DEV_IO_THREADS;
 	dev->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dev->efd < 0) {
@@ -131,7 +171,8 @@ int dev__create(const struct dev__ops *ops, void *impl, uint64_t segment_size,
 	pthread_cond_init(&dev->job_cv, NULL);
 	pthread_cond_init(&dev->idle_cv, NULL);
 	for (int i = 0; i < nthreads; i++) {
-		rc = -pthread_create(&dev->threads[i], NULL, dev__io_thread,
+		rc = -pthread_create(&dev->threads[i], NULL,
+				     async ? dev__async_thread : dev__io_thread,
 				     dev);
 		if (rc) {
 			dev->nthreads = i;
@@ -148,6 +189,15 @@ fail:
 	return rc;
 }
 
+/* Wakes the async I/O thread if it waits in ops->run.  Lock held. */
+static void dev__wake(dev_device *dev)
+{
+	if (dev->sleeping) {
+		dev->sleeping = false;
+		dev->ops->wake(dev->impl);
+	}
+}
+
 static int dev__submit(dev_device *dev, int kind, uint64_t offset, void *buf,
 		       size_t len, dev_callback cb, void *ctx)
 {
@@ -158,7 +208,8 @@ static int dev__submit(dev_device *dev, int kind, uint64_t offset, void *buf,
 	struct dev__job *j = malloc(sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	*j = (struct dev__job){.kind = kind,
+	*j = (struct dev__job){.dev = dev,
+			       .kind = kind,
 			       .offset = offset,
 			       .buf = buf,
 			       .len = len,
@@ -173,6 +224,7 @@ static int dev__submit(dev_device *dev, int kind, uint64_t offset, void *buf,
 	dev->jobs_tail = j;
 	dev->inflight++;
 	pthread_cond_signal(&dev->job_cv);
+	dev__wake(dev);
 	pthread_mutex_unlock(&dev->lock);
 	return 0;
 }
@@ -278,6 +330,7 @@ void dev_close(dev_device *dev)
 	pthread_mutex_lock(&dev->lock);
 	dev->stopping = true;
 	pthread_cond_broadcast(&dev->job_cv);
+	dev__wake(dev);
 	pthread_mutex_unlock(&dev->lock);
 	for (int i = 0; i < dev->nthreads; i++)
 		pthread_join(dev->threads[i], NULL);

@@ -5,8 +5,12 @@
  * Implementations
  *   dev_file_open  segmented files <dir>/<name>.<segment>, pread/pwrite on
  *                  a pool of DEV_IO_THREADS I/O threads (dev_file.c)
+ *   dev_uring_open the same segment files, read and written through one
+ *                  io_uring owned by the device's one I/O thread, many
+ *                  operations in flight at once (dev_uring.c)
  *   dev_null_open  memory only, for tests (dev_null.c)
- *   io_uring is not written yet (issue 4).
+ *   dev_open       any of them by type name ("file", "uring", "null"),
+ *                  falling back from io_uring to files (dev_open.c)
  *
  * Threading
  *   A handle has one owner thread (unless shared: see dev_share): every public function is called from
@@ -43,7 +47,7 @@ enum {
 	DEV_ERR_RANGE = -20002,	    /* offset + length overflows */
 };
 
-/* I/O threads per device. */
+/* I/O threads per synchronous device (file, null); a uring device has one. */
 #define DEV_IO_THREADS 2
 
 /* A completion: `status` is 0 (the whole length was read or written) or a
@@ -56,9 +60,29 @@ typedef void (*dev_callback)(void *ctx, int status);
 int dev_file_open(const char *dir, const char *name, uint64_t segment_size,
 		  dev_device **out);
 
+/* Opens an io_uring device: the same contract and the same files as
+ * dev_file_open (data written by one reads back with the other), served
+ * by one I/O thread that owns a ring and keeps up to 255 reads and writes
+ * in flight.  Returns 0 and sets *out, -EINVAL, -ENOMEM, an error from
+ * eventfd/pthread_create, or io_uring_setup's error when the kernel
+ * refuses a ring (-ENOSYS, -EPERM, ...: see dev_open).  Any thread; the
+ * caller owns the handle (see Threading) and frees it with dev_close. */
+int dev_uring_open(const char *dir, const char *name, uint64_t segment_size,
+		   dev_device **out);
+
 /* Opens a memory-only device with the same contract.  Returns 0 and sets
  * *out, -EINVAL, -ENOMEM, or an error from eventfd/pthread_create. */
 int dev_null_open(uint64_t segment_size, dev_device **out);
+
+/* Opens a device by type: "file", "uring" or "null" (which ignores `dir`
+ * and `name`), with the arguments of the functions above.  When the
+ * kernel refuses io_uring (-ENOSYS, -EPERM, -EACCES, -EOPNOTSUPP from
+ * io_uring_setup, as in containers with seccomp), "uring" logs one line to
+ * stderr ("io_uring unavailable (...): using the file device") and opens
+ * the file device instead.  Returns 0 and sets *out, -EINVAL for an
+ * unknown type, or the chosen open function's error.  Any thread. */
+int dev_open(const char *type, const char *dir, const char *name,
+	     uint64_t segment_size, dev_device **out);
 
 /* Queues a read of `len` bytes at `offset` into `buf`.  Returns 0 (cb will
  * run once, from dev_poll or dev_close), or, without queuing anything and

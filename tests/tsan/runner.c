@@ -71,6 +71,18 @@ void tsr_fail(bool fatal, const char *file, int line, const char *expr,
 	expect_failures++;
 }
 
+void tsr_skip(const char *fmt, ...)
+{
+	fputs("[SKIP] ", stderr);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(NULL);
+	_exit(TSR_SKIPPED);
+}
+
 static struct criterion_test_extra_data settings(const struct test *t)
 {
 	struct criterion_test_extra_data e = {0};
@@ -121,7 +133,8 @@ int main(int argc, char **argv)
 	}
 	if (jobs < 1)
 		jobs = 1;
-	int tested = 0, passed = 0, failed = 0, crashed = 0, running = 0;
+	int tested = 0, passed = 0, failed = 0, crashed = 0, skipped = 0;
+	int running = 0;
 	int next = 0;
 	for (;;) {
 		while (running < jobs && next < ntests) {
@@ -147,6 +160,12 @@ int main(int argc, char **argv)
 				continue;
 			t->pid = 0;
 			running--;
+			if (WIFEXITED(st) && WEXITSTATUS(st) == TSR_SKIPPED) {
+				skipped++;
+				printf("[SKIP] %s::%s\n", t->suite, t->name);
+				fflush(stdout);
+				break;
+			}
 			tested++;
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 				passed++;
@@ -165,5 +184,7 @@ int main(int argc, char **argv)
 	printf("[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | "
 	       "Crashing: %d \n",
 	       tested, passed, failed, crashed);
+	if (skipped)
+		printf("[====] Skipped: %d\n", skipped);
 	return (failed || crashed) ? 1 : 0;
 }

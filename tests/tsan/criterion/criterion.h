@@ -11,8 +11,9 @@
  *
  * Supported: Test(suite, name, .init, .fini, .timeout, .disabled,
  * .description), TestSuite(suite, ...) with the same fields, the cr_assert*
- * family used in tests/ (with optional printf-style messages) and
- * cr_expect / cr_expect_eq (non-fatal).
+ * family used in tests/ (with optional printf-style messages),
+ * cr_expect / cr_expect_eq (non-fatal) and cr_skip_test (the child exits
+ * with TSR_SKIPPED; the runner reports it as skipped, not as tested).
  */
 #ifndef TSAN_CRITERION_H
 #define TSAN_CRITERION_H
@@ -38,6 +39,11 @@ void tsr_register_suite(const char *suite,
 void tsr_fail(bool fatal, const char *file, int line, const char *expr,
 	      const char *fmt, ...);
 
+/* Ends the test as skipped, after printing the reason. */
+__attribute__((noreturn, format(printf, 1, 2))) void tsr_skip(const char *fmt,
+							      ...);
+#define TSR_SKIPPED 77
+
 #define TSR_EXTRA(...) ((struct criterion_test_extra_data){__VA_ARGS__})
 
 #define Test(suite, name, ...)                                                 \
@@ -62,6 +68,7 @@ void tsr_fail(bool fatal, const char *file, int line, const char *expr,
 				 "" __VA_ARGS__);                              \
 	} while (0)
 
+#define cr_skip_test(...) tsr_skip("" __VA_ARGS__)
 #define cr_assert(c, ...) TSR_CHECK(true, (c), #c, __VA_ARGS__)
 #define cr_expect(c, ...) TSR_CHECK(false, (c), #c, __VA_ARGS__)
 #define cr_assert_not(c, ...) TSR_CHECK(true, !(c), "!(" #c ")", __VA_ARGS__)
