@@ -849,29 +849,30 @@ def test_value_larger_than_a_log_page(start_server):
 
 
 @ours_only
-def test_full_log_replies_oom(start_server):
+def test_full_log_memory_spills_to_disk(start_server):
+    """With storage-tier yes (the default), a data set many times the log's
+    memory is written to the device instead of failing with OOM, and every
+    command that needs an on-disk record still works."""
     s = start_server(["--log-memory-size", "1mb", "--log-page-size", "64kb"])
     r = RawConn(s.port)
-    oom = E("OOM command not allowed when used memory > 'maxmemory'.")
     v = b"z" * 16000
-    got = None
-    for i in range(1000):
-        got = r.call("SET", "k%d" % i, v)
-        if got != "OK":
-            break
-    assert got == oom
-    # fill what is left of the last page with the smallest records
-    for i in range(100000):
-        got = r.call("SET", "s%d" % i, "1")
-        if got != "OK":
-            break
-    assert got == oom
-    # a new record no smaller than those cannot be written either
-    assert r.call("INCR", "a-new-counter-key") == oom
-    assert r.call("APPEND", "a-new-append-key", v) == oom
-    assert r.call("SET", "a-new-set-key", "x", "GET") == oom
-    assert r.call("MSET", "a-new-mset-key", "x") == oom
-    assert r.call("GET", "k0") == v     # what was stored is still there
+    for i in range(1000):          # 16 MB through 1 MB of log memory
+        assert r.call("SET", "k%d" % i, v) == "OK"
+    for i in range(2000):
+        assert r.call("SET", "s%d" % i, "1") == "OK"
+    assert r.call("INCR", "s0") == 2              # an RMW of a disk record
+    assert r.call("APPEND", "k1", "!") == 16001
+    assert r.call("SET", "k2", "x", "GET") == v
+    assert r.call("GET", "k0") == v               # read back from disk
+    assert r.call("GET", "k2") == b"x"
+    assert r.call("STRLEN", "k999") == 16000
+    assert r.call("DBSIZE") == 3000
+    info = r.call("INFO", "engine").decode()
+    fields = dict(l.split(":", 1) for l in info.splitlines() if ":" in l)
+    assert fields["storage_tier"] == "store"
+    assert int(fields["log_head_address"]) > 8 * 1024 * 1024
+    assert int(fields["log_bytes_on_disk"]) > 8 * 1024 * 1024
+    assert int(fields["disk_reads"]) > 0
     assert r.call("PING") == "PONG"
     r.close()
 

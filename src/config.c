@@ -34,6 +34,10 @@ static const struct cfg_enum maxmemory_policies[] = {
 static const struct cfg_enum fsync_policies[] = {
 	{"everysec", 1}, {"always", 2}, {"no", 0}, {NULL, 0}};
 
+static const struct cfg_enum device_types[] = {{"file", CFG_DEVICE_FILE},
+					       {"uring", CFG_DEVICE_URING},
+					       {"null", CFG_DEVICE_NULL},
+					       {NULL, 0}};
 static const struct cfg_enum debug_modes[] = {{"no", CFG_DEBUG_NO},
 					      {"yes", CFG_DEBUG_YES},
 					      {"local", CFG_DEBUG_LOCAL},
@@ -297,8 +301,9 @@ const cfg_option cfg_options[] = {
 	 .min = 1024 * 1024,
 	 .max = INT64_MAX,
 	 .def = "1gb",
-	 .doc = "engine log memory (rounded down to a power of two); until "
-		"the disk tier exists this bounds the data set"},
+	 .doc = "engine log memory (rounded down to a power of two): the "
+		"in-memory part of the log; with storage-tier yes the data "
+		"set may be larger, with storage-tier no this bounds it"},
 	{.name = "log-page-size",
 	 .type = CFG_MEMORY,
 	 .offset = OFF(log_page_size),
@@ -326,6 +331,52 @@ const cfg_option cfg_options[] = {
 	 .max = 1,
 	 .def = "yes",
 	 .doc = "double the index online when it gets crowded"},
+	/* ---- the disk tier ---- */
+	{.name = "storage-tier",
+	 .type = CFG_BOOL,
+	 .offset = OFF(storage_tier),
+	 .max = 1,
+	 .def = "yes",
+	 .doc = "yes: a store (pages leaving memory go to the device under "
+		"dir, nothing is lost); no: a cache (memory bounded by "
+		"log-memory-size, or maxmemory when set; the oldest records "
+		"are evicted)"},
+	{.name = "device-type",
+	 .type = CFG_ENUM,
+	 .offset = OFF(device_type),
+	 .def = "file",
+	 .enums = device_types,
+	 .doc = "the log's device: file (pread/pwrite on I/O threads), uring "
+		"(io_uring; falls back to file when the kernel refuses), null "
+		"(memory only, for tests)"},
+	{.name = "segment-size",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(segment_size),
+	 .min = 1024 * 1024,
+	 .max = INT64_C(1) << 40,
+	 .def = "1gb",
+	 .doc = "size of each log segment file under dir (a power of two)"},
+	{.name = "copy-reads-to-tail",
+	 .type = CFG_BOOL,
+	 .offset = OFF(copy_reads_to_tail),
+	 .max = 1,
+	 .def = "no",
+	 .doc = "reads of records outside the mutable region copy them to "
+		"the tail, so hot keys stay in memory (LRU-like in cache "
+		"mode)"},
+	{.name = "read-cache",
+	 .type = CFG_BOOL,
+	 .offset = OFF(read_cache),
+	 .max = 1,
+	 .def = "yes",
+	 .doc = "keep records read from disk in memory "
+		"(read-cache-memory-size)"},
+	{.name = "read-cache-memory-size",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(read_cache_memory_size),
+	 .max = INT64_MAX,
+	 .def = "64mb",
+	 .doc = "memory for records read from disk when read-cache is yes"},
 };
 
 const size_t cfg_noptions = sizeof(cfg_options) / sizeof(cfg_options[0]);

@@ -65,7 +65,17 @@ typedef struct rf_config {
 	int64_t log_mutable_percent;
 	int64_t hugepages;
 	int64_t index_auto_grow;
+	/* the disk tier */
+	int64_t device_type; /* CFG_DEVICE_* */
+	int64_t storage_tier;
+	int64_t segment_size;
+	int64_t copy_reads_to_tail;
+	int64_t read_cache;
+	int64_t read_cache_memory_size;
 } rf_config;
+
+/* device-type values. */
+enum { CFG_DEVICE_FILE = 0, CFG_DEVICE_URING = 1, CFG_DEVICE_NULL = 2 };
 
 /* enable-debug-command values. */
 enum { CFG_DEBUG_NO = 0, CFG_DEBUG_YES = 1, CFG_DEBUG_LOCAL = 2 };

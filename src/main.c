@@ -4,6 +4,7 @@
  *
  *   redis-faster [config-file] [--name value ...]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,6 +22,7 @@
 
 #include "cmd.h"
 #include "conn.h"
+#include "device.h"
 #include "server.h"
 
 rf_server server;
@@ -174,27 +176,109 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
+static uint64_t floor_pow2(uint64_t v)
+{
+	uint64_t b = 1;
+	while (b * 2 <= v)
+		b *= 2;
+	return b;
+}
+
+/* Removes the log segments of an earlier run: there is no recovery yet
+ * (checkpoints are issue 5), so they hold nothing this run can use. */
+static void remove_old_segments(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	int removed = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "hlog.", 5) != 0)
+			continue;
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed > 0)
+		rf_log(RF_LOG_NOTICE,
+		       "Removed %d log segment(s) of an earlier run from %s "
+		       "(recovery from checkpoints does not exist yet)",
+		       removed, dir);
+}
+
+/* The disk tier: a device in store mode; cache mode bounds memory by
+ * maxmemory when it is set.  Returns 0 or -1 (logged). */
+static int configure_tier(fkv_config *fc)
+{
+	if (!cfg_get_int(&server.cfg.storage_tier)) {
+		fc->evict = true;
+		uint64_t maxmem = (uint64_t)cfg_get_int(&server.cfg.maxmemory);
+		if (maxmem > 0) {
+			uint64_t want = floor_pow2(maxmem);
+			if (want < (UINT64_C(1) << 20))
+				want = UINT64_C(1) << 20;
+			rf_log(RF_LOG_NOTICE,
+			       "Cache mode: maxmemory %llu sets the log memory "
+			       "to %llu bytes",
+			       (unsigned long long)maxmem,
+			       (unsigned long long)want);
+			fc->log_memory_size = want;
+		}
+		return 0;
+	}
+	static const char *const types[] = {"file", "uring", "null"};
+	const char *type = types[cfg_get_int(&server.cfg.device_type)];
+	uint64_t seg =
+		floor_pow2((uint64_t)cfg_get_int(&server.cfg.segment_size));
+	remove_old_segments(server.cfg.dir);
+	int rc = dev_open(type, server.cfg.dir, "hlog", seg, &fc->device);
+	if (rc != 0) {
+		rf_log(RF_LOG_WARNING, "Cannot open the %s device in %s: %s",
+		       type, server.cfg.dir, dev_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 static int open_store(void)
 {
 	fkv_config fc;
 	fkv_config_default(&fc);
-	uint64_t buckets = (uint64_t)cfg_get_int(&server.cfg.index_size) / 64;
-	uint64_t b = 1;
-	while (b * 2 <= buckets)
-		b *= 2;
-	fc.index_buckets = b;
+	fc.index_buckets =
+		floor_pow2((uint64_t)cfg_get_int(&server.cfg.index_size) / 64);
 	fc.log_memory_size = (uint64_t)cfg_get_int(&server.cfg.log_memory_size);
+	if (configure_tier(&fc) != 0)
+		return -1;
 	uint64_t page = (uint64_t)cfg_get_int(&server.cfg.log_page_size);
+	/* Pages leave memory one at a time: keep at least 8 of them. */
+	uint64_t mem = floor_pow2(fc.log_memory_size);
+	if (page > mem / 8) {
+		page = mem / 8 >= 4096 ? mem / 8 : 4096;
+		rf_log(RF_LOG_NOTICE,
+		       "log-page-size lowered to %llu bytes (log memory / 8)",
+		       (unsigned long long)page);
+	}
 	unsigned bits = 12;
 	while ((UINT64_C(1) << (bits + 1)) <= page && bits < 30)
 		bits++;
 	fc.page_size_bits = bits;
+	fc.copy_reads_to_tail = cfg_get_int(&server.cfg.copy_reads_to_tail);
+	fc.read_cache_size =
+		cfg_get_int(&server.cfg.read_cache)
+			? (uint64_t)cfg_get_int(
+				  &server.cfg.read_cache_memory_size)
+			: 0;
 	fc.mutable_fraction =
 		(double)cfg_get_int(&server.cfg.log_mutable_percent) / 100.0;
 	fc.huge_pages = cfg_get_int(&server.cfg.hugepages) != 0;
 	fc.index_auto_grow = cfg_get_int(&server.cfg.index_auto_grow) != 0;
 	fc.max_sessions = 256;
 	int rc = fkv_store_open(&fc, &server.store);
+	if (rc != FKV_OK && fc.device != NULL)
+		dev_close(fc.device);
 	if (rc != FKV_OK) {
 		rf_log(RF_LOG_WARNING, "engine: cannot open the store: %s",
 		       fkv_strerror(rc));

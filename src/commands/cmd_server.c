@@ -26,6 +26,7 @@
 #include "cmd.h"
 #include "cmd_docs.h"
 #include "conn.h"
+#include "device.h"
 #include "glob.h"
 #include "server.h"
 
@@ -356,6 +357,16 @@ static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 		  (long long)(server.start_ms / 1000));
 }
 
+/* Live records the cache mode's log dropped from memory. */
+static uint64_t evicted_keys(void)
+{
+	fkv_stats st;
+	if (server.store == NULL)
+		return 0;
+	fkv_store_stats(server.store, &st);
+	return st.evicted_records;
+}
+
 static void info_stats(cmd_ctx *ctx, resp_buf *b)
 {
 	(void)ctx;
@@ -377,7 +388,7 @@ static void info_stats(cmd_ctx *ctx, resp_buf *b)
 		  "sync_partial_ok:0\r\n"
 		  "sync_partial_err:0\r\n"
 		  "expired_keys:%llu\r\n"
-		  "evicted_keys:0\r\n"
+		  "evicted_keys:%llu\r\n"
 		  "keyspace_hits:%llu\r\n"
 		  "keyspace_misses:%llu\r\n"
 		  "pubsub_channels:0\r\n"
@@ -391,6 +402,7 @@ static void info_stats(cmd_ctx *ctx, resp_buf *b)
 		  out,
 		  (unsigned long long)stat_get(&server.rejected_connections),
 		  (unsigned long long)stat_get(&server.expired_keys),
+		  (unsigned long long)evicted_keys(),
 		  (unsigned long long)stat_get(&server.keyspace_hits),
 		  (unsigned long long)stat_get(&server.keyspace_misses));
 }
@@ -554,6 +566,43 @@ static void info_keyspace(cmd_ctx *ctx, resp_buf *b)
 	free(k);
 }
 
+/* Lines of the disk tier, after the rest of # Engine. */
+static void info_disk_tier(resp_buf *b, const fkv_stats *st)
+{
+	static const char *const devices[] = {"file", "uring", "null"};
+	bool store = cfg_get_int(&server.cfg.storage_tier) != 0;
+	uint64_t on_disk = store && st->log_flushed_until > st->log_begin
+				   ? st->log_flushed_until - st->log_begin
+				   : 0;
+#define U(x) ((unsigned long long)(x))
+	sb_printf(b,
+		  "storage_tier:%s\r\n"
+		  "device_type:%s\r\n"
+		  "log_flushed_until_address:%llu\r\n"
+		  "log_bytes_on_disk:%llu\r\n"
+		  "log_flush_waits:%llu\r\n"
+		  "log_flush_error:%s\r\n"
+		  "disk_reads:%llu\r\n"
+		  "pending_reads:%llu\r\n"
+		  "read_cache_hits:%llu\r\n"
+		  "read_cache_misses:%llu\r\n"
+		  "read_cache_bytes:%llu\r\n"
+		  "read_cache_entries:%llu\r\n"
+		  "copies_to_tail:%llu\r\n"
+		  "evicted_records:%llu\r\n",
+		  store ? "store" : "cache",
+		  store ? devices[cfg_get_int(&server.cfg.device_type)]
+			: "none",
+		  U(st->log_flushed_until), U(on_disk), U(st->log_flush_waits),
+		  st->log_flush_error ? dev_strerror(st->log_flush_error)
+				      : "none",
+		  U(st->disk_reads), U(st->pending_reads),
+		  U(st->read_cache_hits), U(st->read_cache_misses),
+		  U(st->read_cache_bytes), U(st->read_cache_entries),
+		  U(st->copies_to_tail), U(st->evicted_records));
+#undef U
+}
+
 static void info_engine(cmd_ctx *ctx, resp_buf *b)
 {
 	(void)ctx;
@@ -603,6 +652,7 @@ static void info_engine(cmd_ctx *ctx, resp_buf *b)
 		  U(st.deletes), U(st.deletes_in_place), U(st.deletes_appended),
 		  U(st.retries), U(st.sessions));
 #undef U
+	info_disk_tier(b, &st);
 }
 
 static const struct info_section {

@@ -137,6 +137,22 @@ static bool arity_ok(const cmd_def *d, int argc)
 	return d->arity >= 0 ? argc == d->arity : argc >= -d->arity;
 }
 
+/* Whether a command may go pending on the disk and run again from the
+ * start later (conn.c): it must change nothing before its first engine
+ * operation that needs the disk, which holds for read-only commands and
+ * for commands on one key (the engine refuses every change after a pending
+ * operation).  The others (DEL of several keys, RENAME, MSETNX...) wait
+ * for the disk in place. */
+static bool may_pend(const cmd_def *d, int argc)
+{
+	if (d->flags & CMD_READONLY)
+		return true;
+	if (d->first_key <= 0)
+		return false;
+	int last = d->last_key < 0 ? argc + d->last_key : d->last_key;
+	return last == d->first_key;
+}
+
 void cmd_dispatch(cmd_ctx *ctx)
 {
 	const cmd_def *d = cmd_lookup(ctx->argv[0], ctx->argv_len[0]);
@@ -175,6 +191,8 @@ void cmd_dispatch(cmd_ctx *ctx)
 		cmd_err_arity(ctx, d->name);
 		return;
 	}
+	if (ctx->s != NULL && may_pend(d, ctx->argc))
+		fkv_session_set_waiter(ctx->s, c);
 	d->fn(ctx);
 }
 

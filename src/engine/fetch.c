@@ -383,7 +383,20 @@ int fkv__cache_get(struct fkv__cache *c, fkv_session *s, uint64_t addr,
 		 * operation): no read of our own. */
 		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
 	}
+	/* Waiting in place pins the entry, so that the completion's CLOCK
+	 * sweep cannot free it under us. */
+	bool in_place = s->waiter == NULL;
+	if (in_place)
+		e->pins++;
 	while (e->state == READING) {
+		if (s->waiter != NULL && s->went_pending) {
+			/* One token per command: this read goes on like a
+			 * prefetch, and the retry will find it. */
+			pthread_mutex_unlock(&sh->lock);
+			if (start)
+				start_read(e, FETCH_READ);
+			return FKV_PENDING;
+		}
 		if (s->waiter != NULL) {
 			struct waiter *w = malloc(sizeof(*w));
 			if (w == NULL) {
@@ -412,10 +425,10 @@ int fkv__cache_get(struct fkv__cache *c, fkv_session *s, uint64_t addr,
 			start = false;
 			continue;
 		}
-		e->pins++;
 		pthread_cond_wait(&sh->done, &sh->lock);
-		e->pins--;
 	}
+	if (in_place)
+		e->pins--;
 	int rc;
 	e->ref = true;
 	switch (e->state) {
@@ -452,4 +465,73 @@ void fkv__cache_prefetch(struct fkv__cache *c, uint64_t addr, uint64_t hash,
 	pthread_mutex_unlock(&sh->lock);
 	if (e != NULL)
 		start_read(e, FETCH_READ);
+}
+
+/* ---- Synchronous record reads (scans) ------------------------------------ */
+
+struct sync_read {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	bool done;
+	int status;
+};
+
+static void on_sync_read(void *ctx, int status)
+{
+	struct sync_read *r = ctx;
+	pthread_mutex_lock(&r->lock);
+	r->done = true;
+	r->status = status;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Reads len bytes at addr into buf and waits.  Returns 0 or a status. */
+static int read_wait(struct fkv__hlog *l, uint64_t addr, void *buf,
+		     uint32_t len)
+{
+	struct sync_read r = {.done = false};
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	int rc = dev_read(l->dev, addr, buf, len, on_sync_read, &r);
+	if (rc == 0) {
+		pthread_mutex_lock(&r.lock);
+		while (!r.done)
+			pthread_cond_wait(&r.cv, &r.lock);
+		pthread_mutex_unlock(&r.lock);
+		rc = r.status;
+	}
+	pthread_cond_destroy(&r.cv);
+	pthread_mutex_destroy(&r.lock);
+	return rc == 0 ? FKV_OK : FKV_IO_ERROR;
+}
+
+int fkv__disk_read_record(struct fkv__hlog *l, uint64_t addr, uint8_t **buf,
+			  uint32_t *cap)
+{
+	uint64_t room = l->page_size - fkv__addr_offset(addr, l->page_bits);
+	uint32_t len = (uint32_t)(room < FETCH_READ ? room : FETCH_READ);
+	for (int pass = 0; pass < 2; pass++) {
+		if (*cap < len) {
+			uint8_t *b = realloc(*buf, fkv__pad8(len));
+			if (b == NULL)
+				return FKV_OUT_OF_MEMORY;
+			*buf = b;
+			*cap = (uint32_t)fkv__pad8(len);
+		}
+		int rc = read_wait(l, addr, *buf, len);
+		if (rc != FKV_OK)
+			return rc;
+		struct fkv__record *r = (struct fkv__record *)*buf;
+		uint64_t h =
+			atomic_load_explicit(&r->header, memory_order_relaxed);
+		uint64_t size = fkv__record_size(r->key_len, r->val_cap,
+						 (h & FKV__REC_EXPIRY) != 0);
+		if (h == 0 || size > room)
+			return FKV_CORRUPTION;
+		if (size <= len)
+			return FKV_OK;
+		len = (uint32_t)size;
+	}
+	return FKV_CORRUPTION;
 }

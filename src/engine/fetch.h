@@ -76,6 +76,13 @@ int fkv__cache_get(struct fkv__cache *c, struct fkv_session *s, uint64_t addr,
 void fkv__cache_prefetch(struct fkv__cache *c, uint64_t addr, uint64_t hash,
 			 const void *key, uint32_t key_len);
 
+/* Reads the whole record at `addr` (below the head) into *buf (grown as
+ * needed; the caller frees it) and waits for it, outside the cache: for
+ * scans, which walk whole chains.  Returns FKV_OK, FKV_IO_ERROR,
+ * FKV_CORRUPTION or FKV_OUT_OF_MEMORY. */
+int fkv__disk_read_record(struct fkv__hlog *l, uint64_t addr, uint8_t **buf,
+			  uint32_t *cap);
+
 /* Counts for statistics. */
 void fkv__cache_stats(struct fkv__cache *c, uint64_t *bytes, uint64_t *entries);
 

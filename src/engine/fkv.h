@@ -118,8 +118,14 @@ void fkv_refresh(fkv_session *s);
  * changed nothing; once the read completes, fkv_complete_pending() hands
  * the token back, and the caller runs the operation again: it then finds
  * the record in memory (the read cache) and completes.  Reads, RMWs and
- * deletes can go pending; upserts never do.  A session's completions
- * arrive on its own thread, through fkv_complete_pending(). */
+ * deletes can go pending; upserts never do on their own.  Once one
+ * operation went pending, the session's later upserts, RMWs and deletes
+ * answer FKV_PENDING at once without changing anything, and later reads
+ * that need the disk start their reads and answer FKV_PENDING without
+ * leaving another token: the caller re-runs its whole command, which
+ * therefore must have changed nothing before its first pending operation.
+ * A session's completions arrive on its own thread, through
+ * fkv_complete_pending(). */
 
 /* Sets the token that operations of this session leave behind when they
  * go pending (NULL: wait for the disk instead).  Owner thread only. */

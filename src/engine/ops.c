@@ -291,6 +291,10 @@ static int locate_for_write(fkv_session *s, struct found *f, const void *key,
 int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 	       const void *value, uint32_t value_len, int64_t expire_ms)
 {
+	/* After a pending operation the caller's command will run again
+	 * from the start: nothing may change before then. */
+	if (s->went_pending)
+		return FKV_PENDING;
 	fkv__op_begin(s);
 	fkv__stat_inc(s, FKV__ST_UPSERTS);
 	struct found f;
@@ -346,6 +350,10 @@ int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 	    const fkv_rmw_ops *ops, void *ctx)
 {
+	/* After a pending operation the caller's command will run again
+	 * from the start: nothing may change before then. */
+	if (s->went_pending)
+		return FKV_PENDING;
 	fkv__op_begin(s);
 	fkv__stat_inc(s, FKV__ST_RMWS);
 	struct found f;
@@ -434,6 +442,10 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 
 int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 {
+	/* After a pending operation the caller's command will run again
+	 * from the start: nothing may change before then. */
+	if (s->went_pending)
+		return FKV_PENDING;
 	fkv__op_begin(s);
 	fkv__stat_inc(s, FKV__ST_DELETES);
 	struct found f;

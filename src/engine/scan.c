@@ -12,6 +12,9 @@
  * sibling bucket after a split), it is the newest record of its key in the
  * chain, and it is live.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
 #include "record.h"
 
@@ -74,6 +77,105 @@ static void visit_record(fkv_session *s, struct fkv__record *r, uint64_t addr,
 		fkv__rec_unlock_shared(r);
 }
 
+/* Keys already met on one chain, newest first (the disk walk's memory). */
+struct seen_keys {
+	uint8_t **keys;
+	uint32_t *lens;
+	size_t n, cap;
+};
+
+static bool seen_has(const struct seen_keys *k, const uint8_t *key,
+		     uint32_t len)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (k->lens[i] == len && memcmp(k->keys[i], key, len) == 0)
+			return true;
+	return false;
+}
+
+/* Adds a key; false without memory. */
+static bool seen_add(struct seen_keys *k, const uint8_t *key, uint32_t len)
+{
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 8;
+		uint8_t **keys = realloc(k->keys, cap * sizeof(*keys));
+		if (keys == NULL)
+			return false;
+		k->keys = keys;
+		uint32_t *lens = realloc(k->lens, cap * sizeof(*lens));
+		if (lens == NULL)
+			return false;
+		k->lens = lens;
+		k->cap = cap;
+	}
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return false;
+	memcpy(copy, key, len);
+	k->keys[k->n] = copy;
+	k->lens[k->n++] = len;
+	return true;
+}
+
+static void seen_clear(struct seen_keys *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->keys[i]);
+	free(k->keys);
+	free(k->lens);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Walks the part of an entry's chain that lies on the device (from addr
+ * down), reading each record and waiting for it, and reports the keys of
+ * bucket b whose newest record it finds there.  `first` is the chain's
+ * newest address: the keys of its in-memory part are collected first.
+ * Records below head are immutable, so no locks are taken. */
+static void scan_disk_chain(fkv_session *s, struct fkv__table *t, uint64_t b,
+			    uint64_t first, uint64_t addr, uint64_t mem_head,
+			    fkv_scan_cb cb, void *ctx)
+{
+	struct fkv__hlog *l = &s->store->hlog;
+	struct seen_keys seen = {0};
+	for (uint64_t a = first; a >= mem_head && a != addr;) {
+		struct fkv__record *r =
+			(struct fkv__record *)fkv__hlog_ptr(l, a);
+		uint64_t h = fkv__rec_header(r);
+		if (!(h & FKV__REC_INVALID) &&
+		    !seen_has(&seen, fkv__rec_key(r, h), r->key_len) &&
+		    !seen_add(&seen, fkv__rec_key(r, h), r->key_len))
+			goto out;
+		a = fkv__hdr_prev(h);
+	}
+	uint8_t *buf = NULL;
+	uint32_t cap = 0;
+	uint64_t begin = fkv__hlog_load(&l->begin);
+	for (uint64_t a = addr; a >= begin && a >= FKV__LOG_START;) {
+		if (fkv__disk_read_record(l, a, &buf, &cap) != FKV_OK)
+			break; /* an unreadable chain ends the walk */
+		struct fkv__record *r = (struct fkv__record *)buf;
+		uint64_t h = fkv__rec_header(r);
+		const uint8_t *key = fkv__rec_key(r, h);
+		if (!(h & FKV__REC_INVALID) &&
+		    !seen_has(&seen, key, r->key_len)) {
+			if (!seen_add(&seen, key, r->key_len))
+				break;
+			int64_t exp = fkv__rec_expire_ms(r, h);
+			if ((fkv__hash(key, r->key_len) & t->mask) == b &&
+			    !(h & FKV__REC_TOMBSTONE) &&
+			    (exp == 0 || exp > s->now_ms))
+				cb(ctx, key, r->key_len, exp);
+		}
+		uint64_t prev = fkv__hdr_prev(h);
+		if (prev >= a)
+			break; /* chains only go down */
+		a = prev;
+	}
+	free(buf);
+out:
+	seen_clear(&seen);
+}
+
 static void scan_bucket(fkv_session *s, struct fkv__table *t, uint64_t b,
 			fkv_scan_cb cb, void *ctx)
 {
@@ -87,7 +189,8 @@ static void scan_bucket(fkv_session *s, struct fkv__table *t, uint64_t b,
 			if (e == 0 || (e & FKV__ENTRY_TENTATIVE))
 				continue;
 			uint64_t first = fkv__entry_addr(e);
-			for (uint64_t a = first; a >= mem_head;) {
+			uint64_t a = first;
+			while (a >= mem_head) {
 				struct fkv__record *r =
 					(struct fkv__record *)fkv__hlog_ptr(l,
 									    a);
@@ -99,6 +202,10 @@ static void scan_bucket(fkv_session *s, struct fkv__table *t, uint64_t b,
 					visit_record(s, r, a, cb, ctx);
 				a = fkv__hdr_prev(h);
 			}
+			if (l->dev != NULL && a >= FKV__LOG_START &&
+			    a >= fkv__hlog_load(&l->begin))
+				scan_disk_chain(s, t, b, first, a, mem_head, cb,
+						ctx);
 		}
 		uint64_t o = atomic_load_explicit(&bk->overflow,
 						  memory_order_acquire);

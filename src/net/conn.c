@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ static int nworkers_running;
 #define CRON_MS 100
 
 static void client_free(rf_client *c);
+static void client_release(rf_client *c);
 static void write_out(rf_client *c);
 
 static void reg_add(rf_client *c)
@@ -197,12 +199,105 @@ done:
 		fkv_prefetch(s, keys[i], lens[i], 1);
 }
 
+/* Bookkeeping after a command ran to completion (its reply is in c->out
+ * from `before` on). */
+static void command_done(rf_client *c, size_t before)
+{
+	c->commands++;
+	atomic_fetch_add_explicit(&server.total_commands, 1,
+				  memory_order_relaxed);
+	/* CLIENT REPLY OFF / SKIP: drop what this command wrote. */
+	if (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP)) {
+		c->out.len = before;
+		c->flags &= ~CLIENT_REPLY_SKIP;
+	}
+	if (c->flags & CLIENT_REPLY_SKIP_NEXT) {
+		c->flags &= ~CLIENT_REPLY_SKIP_NEXT;
+		c->flags |= CLIENT_REPLY_SKIP;
+	}
+}
+
+static void pending_free(rf_pending_cmd *p)
+{
+	for (int i = 0; i < p->argc; i++)
+		free(p->argv[i]);
+	free(p->argv);
+	free(p->argv_len);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Keeps a copy of the command's arguments to run it again once its disk
+ * read is back.  Returns false without memory. */
+static bool pending_keep(rf_pending_cmd *p, int argc, const char **argv,
+			 const size_t *argv_len)
+{
+	p->argv = calloc((size_t)argc, sizeof(*p->argv));
+	p->argv_len = calloc((size_t)argc, sizeof(*p->argv_len));
+	if (p->argv == NULL || p->argv_len == NULL) {
+		pending_free(p);
+		return false;
+	}
+	for (int i = 0; i < argc; i++) {
+		p->argv[i] = malloc(argv_len[i] + 1);
+		if (p->argv[i] == NULL) {
+			p->argc = i;
+			pending_free(p);
+			return false;
+		}
+		memcpy(p->argv[i], argv[i], argv_len[i]);
+		p->argv[i][argv_len[i]] = '\0';
+		p->argv_len[i] = argv_len[i];
+	}
+	p->argc = argc;
+	return true;
+}
+
+/* Runs one command.  Returns false when it went pending on the disk: its
+ * partial reply is dropped, and the client waits (CLIENT_WAIT_IO) with a
+ * copy of the command, which runs again from the start when the read is
+ * back (on_engine_ready).  Replies thus stay in request order: nothing
+ * after the waiting command runs before it. */
+static bool run_command(rf_client *c, int argc, const char **argv,
+			const size_t *argv_len)
+{
+	rf_worker *w = c->w;
+	int64_t now = rf_wall_ms();
+	c->last_ms = now;
+	cmd_ctx ctx = {.c = c,
+		       .argc = argc,
+		       .argv = argv,
+		       .argv_len = argv_len,
+		       .out = &c->out,
+		       .s = w->s,
+		       .now_ms = now};
+	size_t before = c->out.len;
+	fkv_session_set_waiter(w->s, NULL);
+	cmd_dispatch(&ctx);
+	bool pending = fkv_session_went_pending(w->s);
+	fkv_session_set_waiter(w->s, NULL);
+	if (!pending) {
+		command_done(c, before);
+		return true;
+	}
+	c->out.len = before;
+	if (c->pending.argv == NULL &&
+	    !pending_keep(&c->pending, argc, argv, argv_len)) {
+		/* The read still completes and wakes the client; without the
+		 * copy the command cannot run again: say so. */
+		resp_add_error(&c->out, "ERR out of memory");
+		c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+	}
+	c->flags |= CLIENT_WAIT_IO;
+	return false;
+}
+
 /* Runs every complete command in the query buffer. */
 static void process_input(rf_client *c)
 {
 	rf_worker *w = c->w;
 	int until_prefetch = 0;
-	while (c->qpos < c->qlen && !(c->flags & CLIENT_CLOSE_AFTER_REPLY)) {
+	while (c->qpos < c->qlen && !(c->flags & CLIENT_CLOSE_AFTER_REPLY) &&
+	       !(c->flags & CLIENT_WAIT_IO)) {
 		/* Each batch of pipelined commands is prefetched just before
 		 * it runs (commands of a batch overlap their misses). */
 		if (--until_prefetch <= 0) {
@@ -230,29 +325,9 @@ static void process_input(rf_client *c)
 		c->qpos += used;
 		if (rc == RESP_EMPTY)
 			continue;
-		int64_t now = rf_wall_ms();
-		c->last_ms = now;
-		cmd_ctx ctx = {.c = c,
-			       .argc = c->parser.argc,
-			       .argv = c->parser.argv,
-			       .argv_len = c->parser.argv_len,
-			       .out = &c->out,
-			       .s = w->s,
-			       .now_ms = now};
-		size_t before = c->out.len;
-		cmd_dispatch(&ctx);
-		c->commands++;
-		atomic_fetch_add_explicit(&server.total_commands, 1,
-					  memory_order_relaxed);
-		/* CLIENT REPLY OFF / SKIP: drop what this command wrote. */
-		if (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP)) {
-			c->out.len = before;
-			c->flags &= ~CLIENT_REPLY_SKIP;
-		}
-		if (c->flags & CLIENT_REPLY_SKIP_NEXT) {
-			c->flags &= ~CLIENT_REPLY_SKIP_NEXT;
-			c->flags |= CLIENT_REPLY_SKIP;
-		}
+		if (!run_command(c, c->parser.argc, c->parser.argv,
+				 c->parser.argv_len))
+			break;
 	}
 	/* Drop the parsed prefix; keep a partial command. */
 	if (c->qpos == c->qlen) {
@@ -262,6 +337,43 @@ static void process_input(rf_client *c)
 		c->qlen -= c->qpos;
 		c->qpos = 0;
 	}
+}
+
+/* A disk read that a waiting client's command needed is back: run the
+ * command again, then whatever it held up.  `token` is the client. */
+static void on_io_done(void *ctx, void *token)
+{
+	(void)ctx;
+	rf_client *c = token;
+	if (!(c->flags & CLIENT_WAIT_IO))
+		return;
+	c->flags &= ~CLIENT_WAIT_IO;
+	if (c->flags & CLIENT_CLOSED) {
+		client_release(c);
+		return;
+	}
+	rf_pending_cmd p = c->pending;
+	memset(&c->pending, 0, sizeof(c->pending));
+	bool done = run_command(c, p.argc, (const char **)p.argv, p.argv_len);
+	if (!done) {
+		/* Pending again (a longer chain, or evicted meanwhile). */
+		pending_free(&c->pending);
+		c->pending = p;
+		return;
+	}
+	pending_free(&p);
+	process_input(c);
+	write_out(c);
+}
+
+/* The worker's engine session has completed disk reads. */
+static void on_engine_ready(ev_loop *loop, int fd, void *data, int mask)
+{
+	(void)loop;
+	(void)fd;
+	(void)mask;
+	rf_worker *w = data;
+	fkv_complete_pending(w->s, on_io_done, w);
 }
 
 static bool grow_qbuf(rf_client *c, size_t need)
@@ -398,7 +510,9 @@ static void write_out(rf_client *c)
 
 /* ---- accepting ---------------------------------------------------- */
 
-static void client_free(rf_client *c)
+/* Takes the client out of everything (registry, event loop, socket,
+ * worker list, counters); its memory stays (client_release). */
+static void client_detach(rf_client *c)
 {
 	rf_worker *w = c->w;
 	/* Out of the registry before the socket closes: once a peer sees the
@@ -406,6 +520,7 @@ static void client_free(rf_client *c)
 	reg_del(c);
 	ev_del(w->loop, c->fd, EV_READABLE | EV_WRITABLE);
 	close(c->fd);
+	c->fd = -1;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -415,6 +530,11 @@ static void client_free(rf_client *c)
 	w->nclients--;
 	atomic_fetch_sub_explicit(&server.connected_clients, 1,
 				  memory_order_relaxed);
+}
+
+static void client_release(rf_client *c)
+{
+	pending_free(&c->pending);
 	resp_parser_free(&c->parser);
 	resp_buf_free(&c->out);
 	free(c->qbuf);
@@ -424,6 +544,19 @@ static void client_free(rf_client *c)
 	free(c->keybuf[0]);
 	free(c->keybuf[1]);
 	free(c);
+}
+
+/* A client waiting for a disk read is freed when the read is back (the
+ * engine holds its address as the waiter token). */
+static void client_free(rf_client *c)
+{
+	if (c->flags & CLIENT_CLOSED)
+		return;
+	client_detach(c);
+	if (c->flags & CLIENT_WAIT_IO)
+		c->flags |= CLIENT_CLOSED;
+	else
+		client_release(c);
 }
 
 static resp_limits client_limits;
@@ -616,9 +749,25 @@ static void *worker_main(void *arg)
 		rf_log(RF_LOG_WARNING, "worker %d: no engine session", w->id);
 		return NULL;
 	}
+	int efd = fkv_session_event_fd(w->s);
+	if (efd >= 0 &&
+	    ev_add(w->loop, efd, EV_READABLE, on_engine_ready, w) != 0) {
+		rf_log(RF_LOG_WARNING, "worker %d: cannot watch the engine",
+		       w->id);
+		fkv_session_stop(w->s);
+		return NULL;
+	}
 	ev_run(w->loop);
 	while (w->clients != NULL)
 		close_client(w->clients);
+	/* Clients still waiting for the disk are freed as reads come back. */
+	while (fkv_session_pending(w->s) > 0) {
+		fkv_complete_pending(w->s, on_io_done, w);
+		sched_yield();
+	}
+	fkv_complete_pending(w->s, on_io_done, w);
+	if (efd >= 0)
+		ev_del(w->loop, efd, EV_READABLE);
 	fkv_session_stop(w->s);
 	return NULL;
 }

@@ -27,7 +27,16 @@ enum {
 	CLIENT_REPLY_SKIP = 1 << 3, /* this command's reply is dropped */
 	CLIENT_UNIX = 1 << 4,
 	CLIENT_NO_EVICT = 1 << 5,
+	CLIENT_WAIT_IO = 1 << 6, /* a command waits for a disk read */
+	CLIENT_CLOSED = 1 << 7,	 /* detached; freed once the read is back */
 };
+
+/* A command kept while it waits for the disk (its arguments copied). */
+typedef struct rf_pending_cmd {
+	int argc;
+	char **argv;
+	size_t *argv_len;
+} rf_pending_cmd;
 
 struct rf_worker;
 
@@ -55,6 +64,7 @@ typedef struct rf_client {
 
 	uint8_t *keybuf[2]; /* engine keys being built (cmd_key) */
 	size_t keycap[2];
+	rf_pending_cmd pending; /* while CLIENT_WAIT_IO */
 
 	struct rf_client *prev, *next;	       /* worker's list */
 	struct rf_client *reg_prev, *reg_next; /* registry */
