@@ -24,7 +24,7 @@ endif
 CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -MMD -MP -pthread
 LDFLAGS := -pthread $(if $(SANITIZE),-fsanitize=$(SANITIZE))
-LIBS :=
+LIBS := -luring
 ifeq ($(MALLOC),jemalloc)
 LIBS += -ljemalloc
 endif
@@ -190,3 +190,16 @@ help:
 	$(DEVICE_OBJS:.o=.d) \
 	$(TEST_OBJS:.o=.d) \
 	$(BENCH_OBJS:.o=.d) $(HIREDIS_TEST_OBJS:.o=.d)
+
+# The larger-than-memory benchmark's load generator on Debian's libhiredis
+# (bench/larger-than-memory.sh; not part of `all`).
+LTM_CLIENT := $(BUILD)/ltm-client
+LTM_CLIENT_OBJS := $(BUILD)/obj/bench/ltm_client.o
+
+.PHONY: ltm-client
+ltm-client: $(LTM_CLIENT)
+
+$(LTM_CLIENT): $(LTM_CLIENT_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(LTM_CLIENT_OBJS) -lhiredis -lm
+
+-include $(LTM_CLIENT_OBJS:.o=.d)
