@@ -5,7 +5,7 @@
  *                [--zipf-theta 0.99] [--mix READ:UPSERT:RMW] [--key-size B]
  *                [--value-size B] [--index-buckets N] [--log-memory BYTES]
  *                [--page-bits B] [--no-huge-pages] [--seed N] [--quick]
- *                [--batch N]
+ *                [--batch N] [--device file|uring|null [--dir DIR]]
  *
  * Loads N keys (split over the threads), then runs the mix for S seconds
  * on T threads, each with its own session, and prints one final line:
@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "fkv.h"
 
 #define SEQ_LEN (UINT64_C(1) << 22) /* pre-generated key ids per thread */
@@ -54,6 +55,8 @@ struct opts {
 	bool huge_pages;
 	uint64_t seed;
 	int batch;
+	const char *device; /* NULL: memory only */
+	const char *dir;
 };
 
 struct worker {
@@ -281,7 +284,10 @@ static void usage(void)
 		"  [--dist uniform|zipf] [--zipf-theta X] [--mix R:U:M]\n"
 		"  [--key-size B] [--value-size B] [--index-buckets N]\n"
 		"  [--log-memory BYTES] [--page-bits B] [--no-huge-pages]\n"
-		"  [--seed N] [--batch 1|2|4|...|64] [--quick]\n");
+		"  [--seed N] [--batch 1|2|4|...|64] [--quick]\n"
+		"  [--device file|uring|null [--dir DIR]]  (with --log-memory "
+		"below the data set:\n   larger than memory; operations wait "
+		"for their disk reads)\n");
 	exit(2);
 }
 
@@ -382,6 +388,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->page_bits = (uint32_t)parse_u64(v);
 		else if (strcmp(a, "--batch") == 0)
 			o->batch = atoi(v);
+		else if (strcmp(a, "--device") == 0)
+			o->device = v;
+		else if (strcmp(a, "--dir") == 0)
+			o->dir = v;
 		else if (strcmp(a, "--seed") == 0)
 			o->seed = parse_u64(v);
 		else
@@ -417,6 +427,20 @@ int main(int argc, char **argv)
 		o.log_memory != 0 ? o.log_memory : next_pow2(need);
 	if (cfg.log_memory_size < (UINT64_C(2) << o.page_bits))
 		cfg.log_memory_size = UINT64_C(2) << o.page_bits;
+	if (o.device != NULL) {
+		/* Pages leave memory one by one: keep at least 8. */
+		while (cfg.page_size_bits > 12 &&
+		       (cfg.log_memory_size >> cfg.page_size_bits) < 8)
+			cfg.page_size_bits--;
+		int drc = dev_open(o.device, o.dir != NULL ? o.dir : ".",
+				   "engine-bench-hlog", UINT64_C(1) << 30,
+				   &cfg.device);
+		if (drc != 0) {
+			fprintf(stderr, "engine-bench: device %s: %s\n",
+				o.device, dev_strerror(drc));
+			return 1;
+		}
+	}
 
 	fkv_store *store;
 	int rc = fkv_store_open(&cfg, &store);
@@ -499,11 +523,20 @@ int main(int argc, char **argv)
 		(unsigned long long)st.upserts,
 		(unsigned long long)st.rmws_in_place,
 		(unsigned long long)st.rmws, (unsigned long long)fails);
+	fkv_store_stats(store, &st);
 	printf("engine-bench mix=%s dist=%s threads=%d keys=%llu "
-	       "ops_per_sec=%.0f bytes_per_key=%.1f\n",
+	       "ops_per_sec=%.0f bytes_per_key=%.1f",
 	       mix, o.zipf ? "zipf" : "uniform", o.threads,
 	       (unsigned long long)o.keys, (double)ops / elapsed,
 	       bytes_per_key);
+	if (o.device != NULL)
+		printf(" device=%s log_memory=%llu data_to_memory=%.1f "
+		       "disk_reads=%llu read_cache_hits=%llu",
+		       o.device, (unsigned long long)cfg.log_memory_size,
+		       (double)st.log_bytes / (double)cfg.log_memory_size,
+		       (unsigned long long)st.disk_reads,
+		       (unsigned long long)st.read_cache_hits);
+	printf("\n");
 	for (int t = 0; t < o.threads; t++)
 		free(w[t].seq);
 	free(w);

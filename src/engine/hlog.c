@@ -172,15 +172,28 @@ static void flush_pages(struct fkv__hlog *l, uint64_t until)
 	pthread_mutex_unlock(&l->flush_lock);
 }
 
+/* The flush of the pages below a new safe_read_only, once every thread
+ * has seen that too: an operation that loaded the older safe_read_only may
+ * still take a record's shared lock (or seal it) below the new one, and
+ * the page must not be copied while it does. */
+static void run_flush_action(void *ctx)
+{
+	struct log_action *a = ctx;
+	flush_pages(a->l, a->value);
+	free(a);
+}
+
 /* safe_read_only's move, once every thread has seen read_only's. */
 static void run_read_only_action(void *ctx)
 {
 	struct log_action *a = ctx;
 	struct fkv__hlog *l = a->l;
 	fkv__atomic_max(&l->safe_read_only, a->value);
-	if (l->dev != NULL)
-		flush_pages(l, a->value);
-	else if (l->evict)
+	if (l->dev != NULL) {
+		fkv__epoch_bump(l->epoch, run_flush_action, a);
+		return;
+	}
+	if (l->evict)
 		fkv__hlog_shift_head(l);
 	free(a);
 }

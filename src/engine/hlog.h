@@ -21,9 +21,9 @@
  * Space left at the end of a page stays zeroed: a zero header word means
  * "no more records on this page".
  *
- * Leaving memory (store and cache modes).  When safe_read_only passes a
- * page, the page is written to the device (store mode) by the device's
- * I/O threads; flushed_until follows the completed writes.  The head
+ * Leaving memory (store and cache modes).  One epoch after safe_read_only
+ * passes a page (when no operation can still lock a record in it), the
+ * page is written to the device (store mode) by the device's I/O threads; flushed_until follows the completed writes.  The head
  * trails the tail so that one frame stays free for the next page, but
  * never passes flushed_until (store) or safe_read_only (cache).  Moving
  * the head is an epoch action too: once every thread has seen the new

@@ -23,6 +23,7 @@
  */
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "fetch.h"
 #include "internal.h"
@@ -97,8 +98,15 @@ static int trace(fkv_session *s, struct found *f, const void *key,
 static void wait_for_log(fkv_session *s, int *spins)
 {
 	fkv_refresh(s);
-	if (++*spins > 16)
+	if (++*spins <= 16)
+		return;
+	if (*spins <= 64) {
 		sched_yield();
+		return;
+	}
+	/* A flush takes a while: give the device's threads the CPU. */
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 50000};
+	nanosleep(&ts, NULL);
 }
 
 static bool is_live(fkv_session *s, struct fkv__record *r, uint64_t h)

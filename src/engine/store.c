@@ -285,6 +285,18 @@ void fkv_session_resume(fkv_session *s)
 	fkv_refresh(s);
 }
 
+/* Index entries made for new keys (all sessions), less those swept. */
+static uint64_t created_entries(fkv_store *st)
+{
+	pthread_mutex_lock(&st->sessions_lock);
+	uint64_t n = st->retired[FKV__ST_INDEX_ENTRIES];
+	for (fkv_session *x = st->sessions; x != NULL; x = x->next)
+		n += atomic_load_explicit(&x->stats[FKV__ST_INDEX_ENTRIES],
+					  memory_order_relaxed);
+	pthread_mutex_unlock(&st->sessions_lock);
+	return n;
+}
+
 void fkv_refresh(fkv_session *s)
 {
 	fkv_store *st = s->store;
@@ -295,10 +307,15 @@ void fkv_refresh(fkv_session *s)
 	if (atomic_load_explicit(&ix->grow_busy, memory_order_relaxed)) {
 		fkv__index_grow_help(ix, 4);
 	} else if (st->cfg.index_auto_grow) {
-		/* Overflow buckets beyond a quarter of the table: double it. */
+		/* Overflow buckets beyond a quarter of the table, and more
+		 * keys' entries than buckets: double it.  (A split copies an
+		 * entry whose chain continues on disk into both halves, since
+		 * only the disk knows which keys go where; overflow alone
+		 * would then call for growth after growth.) */
 		struct fkv__table *t = fkv__index_current(ix);
 		if (atomic_load_explicit(&t->pool.next, memory_order_relaxed) >
-		    t->size / 4)
+			    t->size / 4 &&
+		    created_entries(st) > t->size)
 			(void)fkv__index_grow_start(ix);
 	}
 }
