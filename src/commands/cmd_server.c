@@ -101,7 +101,9 @@ static void mem_usage(struct mem_usage *m)
 		fkv_stats st;
 		fkv_store_stats(server.store, &st);
 		m->index = st.index_buckets * 64;
-		m->log = st.log_bytes;
+		/* The part of the log in memory: head to tail (the rest is
+		 * on the device, or evicted). */
+		m->log = st.log_tail - st.log_head;
 	}
 	m->total = m->heap + m->index + m->log;
 	FILE *f = fopen("/proc/self/statm", "r");
