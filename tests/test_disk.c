@@ -295,6 +295,8 @@ Test(disk, prefetch_starts_the_read)
 	uint64_t before = tu_stats(st).disk_reads;
 	fkv_prefetch(sess, k, (uint32_t)strlen(k), 0);
 	fkv_prefetch(sess, k, (uint32_t)strlen(k), 1);
+	cr_assert_eq(tu_stats(st).disk_reads, before, "stage 1: memory only");
+	fkv_prefetch(sess, k, (uint32_t)strlen(k), 2);
 	cr_assert_gt(tu_stats(st).disk_reads, before);
 	expect_value(11, 0);
 	cr_assert_geq(tu_stats(st).read_cache_hits, 1);

@@ -47,6 +47,9 @@ enum {
 	CMD_ADMIN = 1 << 7,
 	CMD_NOSCRIPT = 1 << 8,
 	CMD_BLOCKING = 1 << 9,
+	/* Ours, not shown: writes without reading the old value, so a
+	 * pipeline's look-ahead does not read the key from disk for it. */
+	CMD_BLIND_WRITE = 1 << 10,
 };
 
 typedef struct cmd_def {

@@ -124,6 +124,40 @@ static void update_peak(uint64_t used)
 		;
 }
 
+/* Says in the log when writes had to wait for the log's flushes to the
+ * device (the disk cannot keep up with the write rate), at most every 10
+ * seconds, and once when a flush has failed.  One worker's cron only. */
+static void watch_flushes(int64_t now_ms)
+{
+	static uint64_t last_waits;
+	static int64_t last_report_ms;
+	static bool error_reported;
+	if (server.store == NULL)
+		return;
+	fkv_stats st;
+	fkv_store_stats(server.store, &st);
+	if (st.log_flush_error != 0 && !error_reported) {
+		error_reported = true;
+		rf_log(RF_LOG_WARNING,
+		       "Writing the log to the device failed (%s): writes "
+		       "that need a free page fail from now on",
+		       dev_strerror(st.log_flush_error));
+	}
+	if (now_ms - last_report_ms < 10 * 1000)
+		return;
+	if (st.log_flush_waits > last_waits && last_report_ms != 0)
+		rf_log(RF_LOG_WARNING,
+		       "Log flush falling behind: %llu page openings waited "
+		       "for older pages to be flushed or freed in the last "
+		       "%lld s (flushed up to %llu, tail at %llu)",
+		       (unsigned long long)(st.log_flush_waits - last_waits),
+		       (long long)((now_ms - last_report_ms) / 1000),
+		       (unsigned long long)st.log_flushed_until,
+		       (unsigned long long)st.log_tail);
+	last_waits = st.log_flush_waits;
+	last_report_ms = now_ms;
+}
+
 void cmd_server_cron(int64_t now_ms)
 {
 	pthread_mutex_lock(&inst.lock);
@@ -163,6 +197,7 @@ void cmd_server_cron(int64_t now_ms)
 	struct mem_usage m;
 	mem_usage(&m);
 	update_peak(m.total);
+	watch_flushes(now_ms);
 }
 
 static double inst_avg(const double *v)

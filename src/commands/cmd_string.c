@@ -1251,7 +1251,8 @@ const cmd_def cmd_string_table[] = {
 	{"mget", cmd_mget, -2, RO_FAST, 1, -1, 1, "string",
 	 "Atomically returns the string values of one or more keys.", "1.0.0",
 	 "O(N) where N is the number of keys to retrieve.", NULL},
-	{"mset", cmd_mset, -3, CMD_WRITE | CMD_DENYOOM, 1, -1, 2, "string",
+	{"mset", cmd_mset, -3, CMD_WRITE | CMD_DENYOOM | CMD_BLIND_WRITE, 1, -1,
+	 2, "string",
 	 "Atomically creates or modifies the string values of one or more "
 	 "keys.",
 	 "1.0.1", "O(N) where N is the number of keys to set.", NULL},
@@ -1259,15 +1260,18 @@ const cmd_def cmd_string_table[] = {
 	 "Atomically modifies the string values of one or more keys only "
 	 "when all keys don't exist.",
 	 "1.0.1", "O(N) where N is the number of keys to set.", NULL},
-	{"psetex", cmd_psetex, 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, "string",
+	{"psetex", cmd_psetex, 4, CMD_WRITE | CMD_DENYOOM | CMD_BLIND_WRITE, 1,
+	 1, 1, "string",
 	 "Sets both string value and expiration time in milliseconds of a "
 	 "key. The key is created if it doesn't exist.",
 	 "2.6.0", "O(1)", NULL},
-	{"set", cmd_set, -3, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, "string",
+	{"set", cmd_set, -3, CMD_WRITE | CMD_DENYOOM | CMD_BLIND_WRITE, 1, 1, 1,
+	 "string",
 	 "Sets the string value of a key, ignoring its type. The key is "
 	 "created if it doesn't exist.",
 	 "1.0.0", "O(1)", NULL},
-	{"setex", cmd_setex, 4, CMD_WRITE | CMD_DENYOOM, 1, 1, 1, "string",
+	{"setex", cmd_setex, 4, CMD_WRITE | CMD_DENYOOM | CMD_BLIND_WRITE, 1, 1,
+	 1, "string",
 	 "Sets the string value and expiration time of a key. Creates the key "
 	 "if it doesn't exist.",
 	 "2.0.0", "O(1)", NULL},

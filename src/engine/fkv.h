@@ -213,9 +213,11 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
  * (the commands of one pipeline) overlaps its memory misses.  Stage 0
  * prefetches the key's index bucket; stage 1, called once the bucket has
  * had time to arrive (after stage 0 of the rest of the batch), prefetches
- * the newest record the bucket points to, or, when that lies on disk,
- * starts reading it into the read cache.  Only a hint: it never blocks,
- * fails or changes what operations return.  Needs a protected session. */
+ * the newest record the bucket points to; stage 2 does the same and, when
+ * that record lies on disk, starts reading it into the read cache (for an
+ * operation that will read the key; a blind upsert would not need it).
+ * Only a hint: it never blocks, fails or changes what operations return.
+ * Needs a protected session. */
 void fkv_prefetch(fkv_session *s, const void *key, uint32_t key_len, int stage);
 
 /* ---- Scanning ----------------------------------------------------------- */

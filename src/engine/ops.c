@@ -529,7 +529,8 @@ void fkv_prefetch(fkv_session *s, const void *key, uint32_t key_len, int stage)
 			const uint8_t *p = fkv__hlog_ptr(l, a);
 			__builtin_prefetch(p, 1, 3);
 			__builtin_prefetch(p + 63, 1, 3);
-		} else if (l->dev != NULL && a >= FKV__LOG_START &&
+		} else if (stage >= 2 && l->dev != NULL &&
+			   a >= FKV__LOG_START &&
 			   a >= fkv__hlog_load(&l->begin)) {
 			fkv__cache_prefetch(&s->store->cache, a, hash, key,
 					    key_len);

@@ -161,6 +161,7 @@ static void prefetch_pipeline(rf_client *c, fkv_session *s)
 {
 	static _Thread_local uint8_t keys[PREFETCH_MAX][PREFETCH_KEY_MAX + 1];
 	uint32_t lens[PREFETCH_MAX];
+	int stage[PREFETCH_MAX];
 	int nk = 0;
 	const char *p = c->qbuf + c->qpos, *end = c->qbuf + c->qlen;
 	while (p < end && nk < PREFETCH_MAX) {
@@ -188,6 +189,8 @@ static void prefetch_pipeline(rf_client *c, fkv_session *s)
 		keys[nk][0] = (uint8_t)c->db;
 		memcpy(keys[nk] + 1, arg1, (size_t)len1);
 		lens[nk] = (uint32_t)len1 + 1;
+		/* Stage 2 also starts reading an on-disk record. */
+		stage[nk] = (d->flags & CMD_BLIND_WRITE) ? 1 : 2;
 		nk++;
 	}
 done:
@@ -196,7 +199,7 @@ done:
 	for (int i = 0; i < nk; i++)
 		fkv_prefetch(s, keys[i], lens[i], 0);
 	for (int i = 0; i < nk; i++)
-		fkv_prefetch(s, keys[i], lens[i], 1);
+		fkv_prefetch(s, keys[i], lens[i], stage[i]);
 }
 
 /* Bookkeeping after a command ran to completion (its reply is in c->out
