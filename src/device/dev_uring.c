@@ -1,7 +1,7 @@
 /*
  * dev_uring.c - the io_uring device: the file device's segment files
- * (segment s in <dir>/<name>.<s>, so either device reads what the other
- * wrote), read and written through one io_uring.
+ * (dev_segs.h: segment s in <dir>/<name>.<s>, so either device reads what
+ * the other wrote), read and written through one io_uring.
  *
  * device.c runs one I/O thread for this device and hands it every queued
  * job (start); each job is split at segment boundaries into pieces, one
@@ -17,15 +17,12 @@
  * Threading: the ring, the backlog and the pieces belong to the I/O
  * thread.  The ring is created by dev_uring_open (so that a refusal is
  * reported there) before that thread starts, and touched elsewhere again
- * only by destroy, after the thread has been joined.  `lock` guards the
- * fd table, which flush and truncate use on the owner thread.
+ * only by destroy, after the thread has been joined.  The segment files'
+ * lock guards their fd table, which start uses on the I/O thread and
+ * flush and truncate on the owner thread.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <liburing.h>
-#include <limits.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +32,7 @@
 #include <unistd.h>
 
 #include "dev_impl.h"
+#include "dev_segs.h"
 
 #define DEV__URING_DEPTH 256	      /* SQ entries; the CQ has twice that */
 #define DEV__URING_MAX_SQE (1u << 30) /* bytes one SQE asks for at most */
@@ -60,14 +58,7 @@ struct dev__uring_op {
 };
 
 struct dev__uring {
-	char *dir;
-	char *name;
-	uint64_t segment_size;
-
-	pthread_mutex_t lock; /* guards fds, nfds, first */
-	int *fds;	      /* by segment number; -1 when not open */
-	uint64_t nfds;
-	uint64_t first; /* segments below it are truncated */
+	struct dev__segs segs; /* has its own lock; see dev_segs.h */
 
 	/* The I/O thread's. */
 	struct io_uring ring;
@@ -80,49 +71,6 @@ struct dev__uring {
 
 	int wake_fd; /* a blocking eventfd; written from any thread */
 };
-
-static void dev__uring_path(const struct dev__uring *u, uint64_t seg,
-			    char *path, size_t size)
-{
-	snprintf(path, size, "%s/%s.%" PRIu64, u->dir, u->name, seg);
-}
-
-/* Returns segment `seg`'s fd, opening it (and creating the file when
- * `create`), -ENOENT when it does not exist and !create, or -errno.  The
- * open is synchronous: it happens once per segment. */
-static int dev__uring_fd(struct dev__uring *u, uint64_t seg, int create)
-{
-	int rc;
-	pthread_mutex_lock(&u->lock);
-	if (seg >= u->nfds) {
-		uint64_t n = u->nfds ? u->nfds : 16;
-		while (n <= seg)
-			n *= 2;
-		int *fds = realloc(u->fds, n * sizeof(*fds));
-		if (!fds) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (uint64_t i = u->nfds; i < n; i++)
-			fds[i] = -1;
-		u->fds = fds;
-		u->nfds = n;
-	}
-	rc = u->fds[seg];
-	if (rc < 0) {
-		char path[PATH_MAX];
-		dev__uring_path(u, seg, path, sizeof(path));
-		rc = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0),
-			  0644);
-		if (rc < 0)
-			rc = -errno;
-		else
-			u->fds[seg] = rc;
-	}
-out:
-	pthread_mutex_unlock(&u->lock);
-	return rc;
-}
 
 /* Ends one piece of `op` with `status`; the last one completes the job. */
 static void dev__uring_piece_done(struct dev__uring_op *op, int status)
@@ -159,7 +107,7 @@ static void dev__uring_backlog_retry(struct dev__uring *u,
 static int dev__uring_start(void *impl, struct dev__job *job)
 {
 	struct dev__uring *u = impl;
-	uint64_t ss = u->segment_size;
+	uint64_t ss = u->segs.segment_size;
 	uint64_t n = job->len ? (job->offset + job->len - 1) / ss -
 					job->offset / ss + 1
 			      : 0;
@@ -179,7 +127,7 @@ static int dev__uring_start(void *impl, struct dev__job *job)
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t seg = offset / ss, in = offset % ss;
 		size_t part = ss - in < len ? ss - in : len;
-		int fd = dev__uring_fd(u, seg, job->kind == DEV__WRITE);
+		int fd = dev__segs_fd(&u->segs, seg, job->kind == DEV__WRITE);
 		if (fd == -ENOENT && job->kind == DEV__READ) {
 			memset(p, 0, part); /* never written: zeros */
 			dev__uring_piece_done(op, 0);
@@ -299,40 +247,13 @@ static void dev__uring_wake(void *impl)
 static int dev__uring_flush(void *impl)
 {
 	struct dev__uring *u = impl;
-	int rc = 0;
-	pthread_mutex_lock(&u->lock);
-	for (uint64_t i = u->first; i < u->nfds; i++)
-		if (u->fds[i] >= 0 && fsync(u->fds[i]) < 0 && !rc)
-			rc = -errno;
-	pthread_mutex_unlock(&u->lock);
-	int dfd = open(u->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return rc ? rc : -errno;
-	if (fsync(dfd) < 0 && !rc)
-		rc = -errno;
-	close(dfd);
-	return rc;
+	return dev__segs_flush(&u->segs);
 }
 
 static int dev__uring_truncate(void *impl, uint64_t first_kept)
 {
 	struct dev__uring *u = impl;
-	int rc = 0;
-	pthread_mutex_lock(&u->lock);
-	for (uint64_t s = u->first; s < first_kept; s++) {
-		if (s < u->nfds && u->fds[s] >= 0) {
-			close(u->fds[s]);
-			u->fds[s] = -1;
-		}
-		char path[PATH_MAX];
-		dev__uring_path(u, s, path, sizeof(path));
-		if (unlink(path) < 0 && errno != ENOENT && !rc)
-			rc = -errno;
-	}
-	if (first_kept > u->first)
-		u->first = first_kept;
-	pthread_mutex_unlock(&u->lock);
-	return rc;
+	return dev__segs_truncate(&u->segs, first_kept);
 }
 
 static void dev__uring_destroy(void *impl)
@@ -344,13 +265,7 @@ static void dev__uring_destroy(void *impl)
 	}
 	if (u->wake_fd >= 0)
 		close(u->wake_fd);
-	for (uint64_t i = 0; i < u->nfds; i++)
-		if (u->fds[i] >= 0)
-			close(u->fds[i]);
-	pthread_mutex_destroy(&u->lock);
-	free(u->fds);
-	free(u->dir);
-	free(u->name);
+	dev__segs_fini(&u->segs);
 	free(u);
 }
 
@@ -366,20 +281,18 @@ static const struct dev__ops dev__uring_ops = {
 int dev_uring_open(const char *dir, const char *name, uint64_t segment_size,
 		   dev_device **out)
 {
-	if (!dir || !name || segment_size < 4096 ||
-	    (segment_size & (segment_size - 1)))
-		return -EINVAL;
+	int rc = dev__segs_check(dir, name, segment_size);
+	if (rc)
+		return rc;
 	struct dev__uring *u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
 	u->wake_fd = -1;
-	u->dir = strdup(dir);
-	u->name = strdup(name);
-	u->segment_size = segment_size;
-	pthread_mutex_init(&u->lock, NULL);
-	int rc = -ENOMEM;
-	if (!u->dir || !u->name)
-		goto fail;
+	rc = dev__segs_init(&u->segs, dir, name, segment_size);
+	if (rc) {
+		free(u);
+		return rc;
+	}
 	u->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (u->wake_fd < 0) {
 		rc = -errno;
