@@ -155,6 +155,7 @@ PYTHON := /usr/bin/python3
 integration-test: $(SERVER) $(HIREDIS_TEST) \
 	$(if $(shell command -v npm),$(NODE_TESTS)/node_modules)
 	RF_BINARY=$(abspath $(SERVER)) RF_HIREDIS_TEST=$(abspath $(HIREDIS_TEST)) \
+		RF_SANITIZE=$(SANITIZE) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider redis-tests
 
 test: deps

@@ -220,16 +220,16 @@ const cfg_option cfg_options[] = {
 	 .max = INT64_MAX,
 	 .def = "0",
 	 .mutable_ = true,
-	 .doc = "accepted and reported, not enforced yet: the engine's "
-		"log-memory-size bounds the data set"},
+	 .doc = "with storage-tier no (a cache): the log memory, set at "
+		"start; with storage-tier yes: accepted and reported"},
 	{.name = "maxmemory-policy",
 	 .type = CFG_ENUM,
 	 .offset = OFF(maxmemory_policy),
 	 .def = "noeviction",
 	 .mutable_ = true,
 	 .enums = maxmemory_policies,
-	 .doc = "accepted and reported, not enforced yet: nothing is evicted "
-		"(a full log fails writes, as noeviction does)"},
+	 .doc = "accepted and reported: storage-tier picks eviction (no: "
+		"the oldest records, yes: none, records go to disk)"},
 	{.name = "maxmemory-samples",
 	 .type = CFG_INT,
 	 .offset = OFF(maxmemory_samples),
