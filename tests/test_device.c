@@ -364,6 +364,21 @@ static void dt_random(struct dt_dev *t)
 		size_t n = RN_SIZE - i < 4096 ? RN_SIZE - i : 4096;
 		cr_assert_arr_eq(dst + i, ref + i, n, "bytes at %zu", i);
 	}
+
+	/* dev_read_now reads the same bytes on this thread. */
+	memset(dst, 0x5A, RN_SIZE);
+	for (size_t off = 0; off < RN_SIZE;) {
+		size_t len = 1 + (size_t)rand() % (SEG * 3 / 2);
+		if (len > RN_SIZE - off)
+			len = RN_SIZE - off;
+		cr_assert_eq(dev_read_now(dev, off, dst + off, len), 0);
+		off += len;
+	}
+	for (size_t i = 0; i < RN_SIZE; i += 4096) {
+		size_t n = RN_SIZE - i < 4096 ? RN_SIZE - i : 4096;
+		cr_assert_arr_eq(dst + i, ref + i, n, "read_now at %zu", i);
+	}
+	cr_assert_eq(dev_read_now(dev, UINT64_MAX - 2, dst, 16), DEV_ERR_RANGE);
 	dev_close(dev);
 	free(ref);
 	free(src);

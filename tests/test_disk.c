@@ -404,3 +404,46 @@ Test(disk, four_threads_write_and_read_through_eviction)
 	fkv_session_resume(sess);
 	cr_assert_gt(tu_stats(st).log_head, UINT64_C(64) << 10);
 }
+
+/* ---- Clearing ------------------------------------------------------------ */
+
+static void count_cb(void *ctx, const uint8_t *key, uint32_t key_len,
+		     int64_t expire_ms)
+{
+	(void)key;
+	(void)key_len;
+	(void)expire_ms;
+	(*(uint64_t *)ctx)++;
+}
+
+static uint64_t count_keys(void)
+{
+	uint64_t n = 0, cur = 0;
+	do {
+		cr_assert_eq(fkv_scan(sess, &cur, 64, count_cb, &n), FKV_OK);
+	} while (cur != 0);
+	return n;
+}
+
+Test(disk, clear_drops_keys_in_memory_and_on_disk_without_reading_them)
+{
+	open_store(DEV_NULL, false, false, 0);
+	const int n = 3000;
+	for (int i = 0; i < n; i++)
+		put(i, 0);
+	cr_assert_eq(count_keys(), (uint64_t)n, "the scan sees disk keys");
+	fkv_stats before = tu_stats(st);
+	cr_assert_eq(fkv_clear(sess), FKV_OK);
+	fkv_stats after = tu_stats(st);
+	cr_assert_eq(after.disk_reads, before.disk_reads);
+	cr_assert_eq(after.clears, before.clears + 1);
+	cr_assert_eq(count_keys(), 0);
+	for (int i = 0; i < n; i += 97)
+		expect_missing(i);
+	/* The store works on: new versions, then more eviction. */
+	for (int i = 0; i < n; i++)
+		put(i, 1);
+	for (int i = 0; i < n; i += 7)
+		expect_value(i, 1);
+	cr_assert_eq(count_keys(), (uint64_t)n);
+}

@@ -1128,7 +1128,9 @@ static void flush_generic(cmd_ctx *ctx, bool all)
 		cmd_err_syntax(ctx);
 		return;
 	}
-	int rc = flush_keys(ctx, all ? -1 : ctx->c->db);
+	/* FLUSHALL clears the whole index at once: no key is read, on disk
+	 * or in memory.  FLUSHDB deletes its database's keys one by one. */
+	int rc = all ? fkv_clear(ctx->s) : flush_keys(ctx, ctx->c->db);
 	if (rc == FKV_OK)
 		resp_add_ok(ctx->out);
 	else

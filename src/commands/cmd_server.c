@@ -552,7 +552,7 @@ static uint64_t completed_writes(void)
 	fkv_store_stats(server.store, &st);
 	return st.upserts_in_place + st.upserts_appended + st.rmws_in_place +
 	       st.rmws_copied + st.rmws_initial + st.deletes_in_place +
-	       st.deletes_appended + st.index_grows;
+	       st.deletes_appended + st.index_grows + st.clears;
 }
 
 /* Counts keys per database with a full fkv_scan of the index: O(index

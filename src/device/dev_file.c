@@ -18,42 +18,6 @@
 #include "dev_impl.h"
 #include "dev_segs.h"
 
-static int dev__file_read(void *impl, uint64_t offset, void *buf, size_t len)
-{
-	struct dev__segs *f = impl;
-	char *p = buf;
-	while (len) {
-		uint64_t seg = offset / f->segment_size;
-		uint64_t in = offset % f->segment_size;
-		size_t n =
-			f->segment_size - in < len ? f->segment_size - in : len;
-		int fd = dev__segs_fd(f, seg, false);
-		size_t got = 0;
-		if (fd == -ENOENT) {
-			got = 0; /* never written: zeros */
-		} else if (fd < 0) {
-			return fd;
-		} else {
-			while (got < n) {
-				ssize_t r = pread(fd, p + got, n - got,
-						  (off_t)(in + got));
-				if (r < 0 && errno == EINTR)
-					continue;
-				if (r < 0)
-					return -errno;
-				if (r == 0)
-					break; /* past the end: zeros */
-				got += (size_t)r;
-			}
-		}
-		memset(p + got, 0, n - got);
-		p += n;
-		offset += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static int dev__file_write(void *impl, uint64_t offset, const void *buf,
 			   size_t len)
 {
@@ -101,7 +65,8 @@ static void dev__file_destroy(void *impl)
 }
 
 static const struct dev__ops dev__file_ops = {
-	.read = dev__file_read,
+	.read = dev__segs_read,
+	.read_now = dev__segs_read,
 	.write = dev__file_write,
 	.flush = dev__file_flush,
 	.truncate = dev__file_truncate,

@@ -58,6 +58,10 @@ struct dev__ops {
 	void (*run)(void *impl, bool block);
 	void (*wake)(void *impl);
 
+	/* Optional: a read on the calling thread, any thread, at any time
+	 * (dev_read_now). */
+	int (*read_now)(void *impl, uint64_t offset, void *buf, size_t len);
+
 	int (*flush)(void *impl);
 	/* Drops segments [0, first_kept). */
 	int (*truncate)(void *impl, uint64_t first_kept);

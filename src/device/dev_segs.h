@@ -54,6 +54,12 @@ int dev__segs_init(struct dev__segs *s, const char *dir, const char *name,
  * open is synchronous, once per segment.  Any thread; takes the lock. */
 int dev__segs_fd(struct dev__segs *s, uint64_t seg, bool create);
 
+/* Reads len bytes at offset (split at segment boundaries) with pread on
+ * the calling thread; ranges never written read as zeros.  `impl` is a
+ * struct dev__segs (or a struct that starts with one), so that devices can
+ * use it as their read op.  Any thread.  Returns 0 or -errno. */
+int dev__segs_read(void *impl, uint64_t offset, void *buf, size_t len);
+
 /* fsyncs every open segment from `first` on, then the directory, so that
  * created files stay.  Goes on past a failure and returns 0 or the first
  * -errno.  Owner thread, no I/O in flight. */

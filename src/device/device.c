@@ -229,6 +229,17 @@ static int dev__submit(dev_device *dev, int kind, uint64_t offset, void *buf,
 	return 0;
 }
 
+int dev_read_now(dev_device *dev, uint64_t offset, void *buf, size_t len)
+{
+	if (offset + len < offset)
+		return DEV_ERR_RANGE;
+	if (offset < atomic_load(&dev->begin))
+		return DEV_ERR_TRUNCATED;
+	if (dev->ops->read_now == NULL)
+		return -ENOTSUP;
+	return dev->ops->read_now(dev->impl, offset, buf, len);
+}
+
 int dev_read(dev_device *dev, uint64_t offset, void *buf, size_t len,
 	     dev_callback cb, void *ctx)
 {

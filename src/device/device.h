@@ -90,6 +90,14 @@ int dev_open(const char *type, const char *dir, const char *name,
 int dev_read(dev_device *dev, uint64_t offset, void *buf, size_t len,
 	     dev_callback cb, void *ctx);
 
+/* Reads on the calling thread and waits for it (pread for files, also for
+ * the io_uring device, whose segment files are the same), for a caller
+ * that must wait anyway (a scan walking on-disk chains): it saves the
+ * hand-off to an I/O thread and back.  Any thread, shared or not; must not
+ * race with dev_truncate or dev_close.  Returns 0, DEV_ERR_TRUNCATED,
+ * DEV_ERR_RANGE, -ENOTSUP (the device has no such read) or -errno. */
+int dev_read_now(dev_device *dev, uint64_t offset, void *buf, size_t len);
+
 /* Queues a write; the same contract as dev_read.  Concurrent writes to
  * overlapping ranges land in an unspecified order. */
 int dev_write(dev_device *dev, uint64_t offset, const void *buf, size_t len,

@@ -469,41 +469,13 @@ void fkv__cache_prefetch(struct fkv__cache *c, uint64_t addr, uint64_t hash,
 
 /* ---- Synchronous record reads (scans) ------------------------------------ */
 
-struct sync_read {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	bool done;
-	int status;
-};
-
-static void on_sync_read(void *ctx, int status)
-{
-	struct sync_read *r = ctx;
-	pthread_mutex_lock(&r->lock);
-	r->done = true;
-	r->status = status;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->lock);
-}
-
-/* Reads len bytes at addr into buf and waits.  Returns 0 or a status. */
+/* Reads len bytes at addr into buf on this thread (dev_read_now).
+ * Returns FKV_OK or FKV_IO_ERROR. */
 static int read_wait(struct fkv__hlog *l, uint64_t addr, void *buf,
 		     uint32_t len)
 {
-	struct sync_read r = {.done = false};
-	pthread_mutex_init(&r.lock, NULL);
-	pthread_cond_init(&r.cv, NULL);
-	int rc = dev_read(l->dev, addr, buf, len, on_sync_read, &r);
-	if (rc == 0) {
-		pthread_mutex_lock(&r.lock);
-		while (!r.done)
-			pthread_cond_wait(&r.cv, &r.lock);
-		pthread_mutex_unlock(&r.lock);
-		rc = r.status;
-	}
-	pthread_cond_destroy(&r.cv);
-	pthread_mutex_destroy(&r.lock);
-	return rc == 0 ? FKV_OK : FKV_IO_ERROR;
+	return dev_read_now(l->dev, addr, buf, len) == 0 ? FKV_OK
+							 : FKV_IO_ERROR;
 }
 
 int fkv__disk_read_record(struct fkv__hlog *l, uint64_t addr, uint8_t **buf,

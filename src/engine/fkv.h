@@ -263,6 +263,15 @@ typedef struct fkv_sweep_result {
 int fkv_sweep(fkv_session *s, uint64_t *cursor, uint64_t buckets,
 	      fkv_scan_cb cb, void *ctx, fkv_sweep_result *res);
 
+/* Deletes every key at once by clearing the hash index (O(index), whatever
+ * the data set's size; no record is read, on disk or in memory).  The log
+ * space of the old records stays until the log is truncated.  Operations
+ * running at the same time behave as if they ran before or after the clear
+ * of their key's bucket (it is not atomic across buckets).  A running
+ * index growth is finished first.  Needs a protected session.  Returns
+ * FKV_OK. */
+int fkv_clear(fkv_session *s);
+
 /* ---- Index growth ----------------------------------------------------- */
 
 /* Starts doubling the hash index; sessions finish it chunk by chunk at their
@@ -297,6 +306,7 @@ typedef struct fkv_stats {
 	uint64_t read_cache_bytes, read_cache_entries;
 	uint64_t
 		copies_to_tail; /* reads that copied their record to the tail */
+	uint64_t clears;	/* fkv_clear calls */
 	uint64_t sessions;
 } fkv_stats;
 

@@ -12,6 +12,7 @@
  * sibling bucket after a split), it is the newest record of its key in the
  * chain, and it is live.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -452,5 +453,62 @@ int fkv_sweep(fkv_session *s, uint64_t *cursor, uint64_t buckets,
 		res->expired = out.reclaimed;
 		res->entries_dropped = out.dropped;
 	}
+	return FKV_OK;
+}
+
+/* Clears the entries of one bucket and its overflow chain.  Returns how
+ * many it cleared. */
+static uint64_t clear_bucket(struct fkv__table *t, struct fkv__bucket *bk)
+{
+	uint64_t n = 0;
+	for (;;) {
+		for (int i = 0; i < FKV__BUCKET_ENTRIES; i++) {
+			uint64_t e = atomic_load_explicit(&bk->entries[i],
+							  memory_order_acquire);
+			/* A tentative entry is an insert under way: its key
+			 * counts as written after the clear. */
+			while (e != 0 && !(e & FKV__ENTRY_TENTATIVE)) {
+				if (atomic_compare_exchange_weak_explicit(
+					    &bk->entries[i], &e, 0,
+					    memory_order_acq_rel,
+					    memory_order_acquire)) {
+					n++;
+					break;
+				}
+			}
+		}
+		uint64_t o = atomic_load_explicit(&bk->overflow,
+						  memory_order_acquire);
+		if (o == 0)
+			return n;
+		bk = fkv__index_ovf_bucket(t, o);
+	}
+}
+
+int fkv_clear(fkv_session *s)
+{
+	struct fkv__index *ix = &s->store->index;
+	/* Hold off index growth (its flag) so that no split copies entries
+	 * the clear has not reached yet into a new table; finish a growth
+	 * already running first. */
+	for (;;) {
+		uint32_t idle = 0;
+		if (atomic_compare_exchange_strong_explicit(
+			    &ix->grow_busy, &idle, 1, memory_order_acq_rel,
+			    memory_order_relaxed))
+			break;
+		fkv__index_grow_help(ix, UINT64_MAX);
+		fkv_refresh(s);
+		sched_yield();
+	}
+	fkv_refresh(s);
+	struct fkv__table *t = fkv__index_current(ix);
+	uint64_t n = 0;
+	for (uint64_t b = 0; b < t->size; b++)
+		n += clear_bucket(t, &t->buckets[b]);
+	atomic_store_explicit(&ix->grow_busy, 0, memory_order_release);
+	for (uint64_t i = 0; i < n; i++)
+		stat_dec(s, FKV__ST_INDEX_ENTRIES);
+	fkv__stat_inc(s, FKV__ST_CLEARS);
 	return FKV_OK;
 }

@@ -396,6 +396,7 @@ void fkv_store_stats(fkv_store *st, fkv_stats *out)
 		atomic_load_explicit(&c->misses, memory_order_relaxed);
 	fkv__cache_stats(c, &out->read_cache_bytes, &out->read_cache_entries);
 	out->copies_to_tail = sum[FKV__ST_COPIES_TO_TAIL];
+	out->clears = sum[FKV__ST_CLEARS];
 	out->sessions =
 		atomic_load_explicit(&st->nsessions, memory_order_relaxed);
 }

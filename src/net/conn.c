@@ -42,9 +42,13 @@ static void client_free(rf_client *c);
 static void client_release(rf_client *c);
 static void write_out(rf_client *c);
 
+/* Registers a new client and gives it its id: under the lock, so that
+ * the registry (newest first) stays in id order across workers, as
+ * CLIENT LIST shows it. */
 static void reg_add(rf_client *c)
 {
 	pthread_mutex_lock(&reg_lock);
+	c->id = atomic_fetch_add(&server.next_client_id, 1) + 1;
 	c->reg_next = reg_head;
 	if (reg_head != NULL)
 		reg_head->reg_prev = c;
@@ -657,7 +661,6 @@ static void on_accept(ev_loop *loop, int lfd, void *data, int mask)
 					   sizeof(ka));
 			}
 		}
-		c->id = atomic_fetch_add(&server.next_client_id, 1) + 1;
 		c->fd = fd;
 		c->w = w;
 		c->proto = 2;
