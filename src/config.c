@@ -364,6 +364,15 @@ const cfg_option cfg_options[] = {
 	 .doc = "reads of records outside the mutable region copy them to "
 		"the tail, so hot keys stay in memory (LRU-like in cache "
 		"mode)"},
+	{.name = "cached-reads-inline",
+	 .type = CFG_BOOL,
+	 .offset = OFF(cached_reads_inline),
+	 .max = 1,
+	 .def = "yes",
+	 .doc = "read on-disk records that the kernel's page cache holds on "
+		"the worker thread (preadv2 RWF_NOWAIT: never waits for the "
+		"disk); no: every disk read goes through the device's I/O "
+		"threads and the command waits pending"},
 	{.name = "read-cache",
 	 .type = CFG_BOOL,
 	 .offset = OFF(read_cache),

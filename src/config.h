@@ -70,6 +70,7 @@ typedef struct rf_config {
 	int64_t storage_tier;
 	int64_t segment_size;
 	int64_t copy_reads_to_tail;
+	int64_t cached_reads_inline;
 	int64_t read_cache;
 	int64_t read_cache_memory_size;
 } rf_config;

@@ -266,6 +266,7 @@ static int open_store(void)
 		bits++;
 	fc.page_size_bits = bits;
 	fc.copy_reads_to_tail = cfg_get_int(&server.cfg.copy_reads_to_tail);
+	fc.cached_reads_inline = cfg_get_int(&server.cfg.cached_reads_inline);
 	fc.read_cache_size =
 		cfg_get_int(&server.cfg.read_cache)
 			? (uint64_t)cfg_get_int(

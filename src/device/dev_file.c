@@ -67,6 +67,7 @@ static void dev__file_destroy(void *impl)
 static const struct dev__ops dev__file_ops = {
 	.read = dev__segs_read,
 	.read_now = dev__segs_read,
+	.read_nowait = dev__segs_read_nowait,
 	.write = dev__file_write,
 	.flush = dev__file_flush,
 	.truncate = dev__file_truncate,

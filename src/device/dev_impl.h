@@ -61,6 +61,9 @@ struct dev__ops {
 	/* Optional: a read on the calling thread, any thread, at any time
 	 * (dev_read_now). */
 	int (*read_now)(void *impl, uint64_t offset, void *buf, size_t len);
+	/* Optional: the same, but answering -EAGAIN instead of waiting for
+	 * the disk (dev_read_nowait). */
+	int (*read_nowait)(void *impl, uint64_t offset, void *buf, size_t len);
 
 	int (*flush)(void *impl);
 	/* Drops segments [0, first_kept). */

@@ -110,6 +110,7 @@ static void dev__null_destroy(void *impl)
 static const struct dev__ops dev__null_ops = {
 	.read = dev__null_read,
 	.read_now = dev__null_read,
+	.read_nowait = dev__null_read, /* memory: never waits */
 	.write = dev__null_write,
 	.flush = dev__null_flush,
 	.truncate = dev__null_truncate,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "dev_segs.h"
@@ -126,9 +127,19 @@ void dev__segs_fini(struct dev__segs *s)
 	free(s->name);
 }
 
-int dev__segs_read(void *impl, uint64_t offset, void *buf, size_t len)
+/* One piece of a read: pread, or preadv2 with RWF_NOWAIT (-EAGAIN when
+ * the data is not in the page cache). */
+static ssize_t segs_pread(int fd, char *p, size_t n, off_t off, bool nowait)
 {
-	struct dev__segs *f = impl;
+	if (!nowait)
+		return pread(fd, p, n, off);
+	struct iovec iov = {.iov_base = p, .iov_len = n};
+	return preadv2(fd, &iov, 1, off, RWF_NOWAIT);
+}
+
+static int segs_read(struct dev__segs *f, uint64_t offset, void *buf,
+		     size_t len, bool nowait)
+{
 	char *p = buf;
 	while (len) {
 		uint64_t seg = offset / f->segment_size;
@@ -143,10 +154,13 @@ int dev__segs_read(void *impl, uint64_t offset, void *buf, size_t len)
 			return fd;
 		} else {
 			while (got < n) {
-				ssize_t r = pread(fd, p + got, n - got,
-						  (off_t)(in + got));
+				ssize_t r =
+					segs_pread(fd, p + got, n - got,
+						   (off_t)(in + got), nowait);
 				if (r < 0 && errno == EINTR)
 					continue;
+				if (r < 0 && nowait && errno == EOPNOTSUPP)
+					return -ENOTSUP;
 				if (r < 0)
 					return -errno;
 				if (r == 0)
@@ -160,4 +174,14 @@ int dev__segs_read(void *impl, uint64_t offset, void *buf, size_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+int dev__segs_read(void *impl, uint64_t offset, void *buf, size_t len)
+{
+	return segs_read(impl, offset, buf, len, false);
+}
+
+int dev__segs_read_nowait(void *impl, uint64_t offset, void *buf, size_t len)
+{
+	return segs_read(impl, offset, buf, len, true);
 }

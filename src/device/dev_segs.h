@@ -60,6 +60,11 @@ int dev__segs_fd(struct dev__segs *s, uint64_t seg, bool create);
  * use it as their read op.  Any thread.  Returns 0 or -errno. */
 int dev__segs_read(void *impl, uint64_t offset, void *buf, size_t len);
 
+/* The same read, but it never waits for the disk: -EAGAIN when some of
+ * the range is not in the page cache (preadv2 with RWF_NOWAIT), -ENOTSUP
+ * when the file system cannot tell. */
+int dev__segs_read_nowait(void *impl, uint64_t offset, void *buf, size_t len);
+
 /* fsyncs every open segment from `first` on, then the directory, so that
  * created files stay.  Goes on past a failure and returns 0 or the first
  * -errno.  Owner thread, no I/O in flight. */

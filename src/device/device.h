@@ -98,6 +98,15 @@ int dev_read(dev_device *dev, uint64_t offset, void *buf, size_t len,
  * DEV_ERR_RANGE, -ENOTSUP (the device has no such read) or -errno. */
 int dev_read_now(dev_device *dev, uint64_t offset, void *buf, size_t len);
 
+/* dev_read_now, but it never waits for the disk: when part of the range
+ * is not in memory (the page cache), it answers -EAGAIN having waited for
+ * nothing, and the caller reads asynchronously instead.  So a worker
+ * thread serves data the kernel already holds without a hand-off to an
+ * I/O thread, and still never blocks on the disk.  Returns 0, -EAGAIN,
+ * -ENOTSUP (this device or file system cannot tell), DEV_ERR_TRUNCATED,
+ * DEV_ERR_RANGE or -errno. */
+int dev_read_nowait(dev_device *dev, uint64_t offset, void *buf, size_t len);
+
 /* Queues a write; the same contract as dev_read.  Concurrent writes to
  * overlapping ranges land in an unspecified order. */
 int dev_write(dev_device *dev, uint64_t offset, const void *buf, size_t len,

@@ -10,6 +10,7 @@
  */
 #include "fetch.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,37 +245,35 @@ static void finish(struct fkv__fetch *e, int state, int error)
 
 static void on_read(void *ctx, int status);
 
-/* Reads `len` bytes of e->addr into e->buf (grown to len).  On failure
- * finishes the entry. */
-static void start_read(struct fkv__fetch *e, uint32_t len)
+/* Grows e->buf for a read of `len` bytes at e->addr (less where the page
+ * ends first).  Returns the length to read, or 0 without memory. */
+static uint32_t prepare_buf(struct fkv__fetch *e, uint32_t len)
 {
 	struct fkv__hlog *l = e->cache->log;
 	uint64_t room = l->page_size - fkv__addr_offset(e->addr, l->page_bits);
 	if (len > room)
 		len = (uint32_t)room;
 	uint8_t *buf = realloc(e->buf, fkv__pad8(len));
-	if (buf == NULL) {
-		finish(e, FAILED, FKV_OUT_OF_MEMORY);
-		return;
-	}
+	if (buf == NULL)
+		return 0;
 	e->buf = buf;
 	e->buf_len = len;
 	atomic_fetch_add_explicit(&e->cache->reads, 1, memory_order_relaxed);
-	int rc = dev_read(l->dev, e->addr, buf, len, on_read, e);
-	if (rc != 0)
-		finish(e, FAILED,
-		       rc == DEV_ERR_TRUNCATED ? FKV_NOT_FOUND : FKV_IO_ERROR);
+	return len;
 }
 
-/* A read completed (a device I/O thread): the record at e->addr is in
- * e->buf, or its first FETCH_READ bytes are. */
-static void on_read(void *ctx, int status)
+/* Judges what a read of e->addr (status) brought into e->buf.  Returns a
+ * final state (with *error), or READING with *len set when another read
+ * is needed: the rest of a large record, or the next record of the chain
+ * (e->addr moved to it). */
+static int examine(struct fkv__fetch *e, int status, uint32_t *len, int *error)
 {
-	struct fkv__fetch *e = ctx;
 	struct fkv__hlog *l = e->cache->log;
+	*error = FKV_CORRUPTION;
 	if (status != 0) {
-		finish(e, FAILED, FKV_IO_ERROR);
-		return;
+		*error = status == DEV_ERR_TRUNCATED ? FKV_NOT_FOUND
+						     : FKV_IO_ERROR;
+		return FAILED;
 	}
 	struct fkv__record *r = (struct fkv__record *)e->buf;
 	uint64_t h = atomic_load_explicit(&r->header, memory_order_relaxed);
@@ -283,30 +282,102 @@ static void on_read(void *ctx, int status)
 					 (h & FKV__REC_EXPIRY) != 0);
 	if (h == 0 || size > room ||
 	    atomic_load_explicit(&r->val_len, memory_order_relaxed) >
-		    r->val_cap) {
-		finish(e, FAILED, FKV_CORRUPTION);
-		return;
-	}
+		    r->val_cap)
+		return FAILED;
 	if (size > e->buf_len) {
-		start_read(e, (uint32_t)size);
-		return;
+		*len = (uint32_t)size;
+		return READING;
 	}
 	if (!(h & FKV__REC_INVALID) &&
 	    fkv__rec_key_eq(r, h, e->key, e->key_len)) {
-		finish(e, FOUND, FKV_OK);
-		return;
+		*error = FKV_OK;
+		return FOUND;
 	}
 	uint64_t prev = fkv__hdr_prev(h);
 	if (prev < FKV__LOG_START || prev < fkv__hlog_load(&l->begin)) {
-		finish(e, ABSENT, FKV_NOT_FOUND);
-		return;
+		*error = FKV_NOT_FOUND;
+		return ABSENT;
 	}
-	if (prev >= e->addr) {
-		finish(e, FAILED, FKV_CORRUPTION); /* chains only go down */
-		return;
-	}
+	if (prev >= e->addr)
+		return FAILED; /* chains only go down */
 	e->addr = prev;
-	start_read(e, FETCH_READ);
+	*len = FETCH_READ;
+	return READING;
+}
+
+static void on_read(void *ctx, int status);
+
+/* Reads `len` bytes of e->addr asynchronously.  On failure finishes the
+ * entry. */
+static void start_read(struct fkv__fetch *e, uint32_t len)
+{
+	len = prepare_buf(e, len);
+	if (len == 0) {
+		finish(e, FAILED, FKV_OUT_OF_MEMORY);
+		return;
+	}
+	int rc = dev_read(e->cache->log->dev, e->addr, e->buf, len, on_read, e);
+	if (rc != 0)
+		finish(e, FAILED,
+		       rc == DEV_ERR_TRUNCATED ? FKV_NOT_FOUND : FKV_IO_ERROR);
+}
+
+/* A read completed (a device I/O thread). */
+static void on_read(void *ctx, int status)
+{
+	struct fkv__fetch *e = ctx;
+	uint32_t len;
+	int error;
+	int state = examine(e, status, &len, &error);
+	if (state == READING)
+		start_read(e, len);
+	else
+		finish(e, state, error);
+}
+
+/* Follows e's chain on this thread for as long as the reads need not wait
+ * for the disk (dev_read_nowait: the page cache has the data), or, with
+ * may_wait, with reads that wait (dev_read_now).  e is READING, and only
+ * this caller reads into it.  Returns true when it finished e; false when
+ * a read would wait: *len is then what an asynchronous read of e->addr
+ * must fetch. */
+static bool walk_now(struct fkv__fetch *e, bool may_wait, uint32_t *len)
+{
+	struct dev_device *dev = e->cache->log->dev;
+	*len = FETCH_READ;
+	if (!may_wait && !e->cache->inline_reads)
+		return false;
+	for (;;) {
+		uint32_t n = prepare_buf(e, *len);
+		if (n == 0) {
+			finish(e, FAILED, FKV_OUT_OF_MEMORY);
+			return true;
+		}
+		int rc = may_wait ? dev_read_now(dev, e->addr, e->buf, n)
+				  : dev_read_nowait(dev, e->addr, e->buf, n);
+		if (rc == -EAGAIN || rc == -ENOTSUP) {
+			/* Not counted: the asynchronous read will be. */
+			atomic_fetch_sub_explicit(&e->cache->reads, 1,
+						  memory_order_relaxed);
+			return false;
+		}
+		int error;
+		int state = examine(e, rc, len, &error);
+		if (state != READING) {
+			finish(e, state, error);
+			return true;
+		}
+	}
+}
+
+/* Reads a new entry's record: at once when the data is in memory (or the
+ * caller may wait), else asynchronously.  Called without the shard lock;
+ * the caller keeps e pinned if it will look at e again. */
+static void fetch(struct fkv__fetch *e, bool may_wait)
+{
+	uint32_t len;
+	if (!walk_now(e, may_wait, &len))
+		start_read(e, len);
 }
 
 /* Creates an entry in the READING state (shard locked).  NULL without
@@ -383,26 +454,39 @@ int fkv__cache_get(struct fkv__cache *c, fkv_session *s, uint64_t addr,
 		 * operation): no read of our own. */
 		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
 	}
-	/* Waiting in place pins the entry, so that the completion's CLOCK
-	 * sweep cannot free it under us. */
+	/* Pinned while we look at it: a completion's CLOCK sweep cannot free
+	 * it under us. */
 	bool in_place = s->waiter == NULL;
-	if (in_place)
-		e->pins++;
-	while (e->state == READING) {
-		if (s->waiter != NULL && s->went_pending) {
-			/* One token per command: this read goes on like a
-			 * prefetch, and the retry will find it. */
-			pthread_mutex_unlock(&sh->lock);
-			if (start)
-				start_read(e, FETCH_READ);
-			return FKV_PENDING;
+	e->pins++;
+	uint32_t async_len = 0; /* a read still to start, after the token */
+	if (start) {
+		/* At once if the data is in memory (or we may wait); else the
+		 * read starts once our token is on the entry, so that its
+		 * completion cannot miss it. */
+		pthread_mutex_unlock(&sh->lock);
+		uint32_t len;
+		if (!walk_now(e, in_place, &len)) {
+			if (in_place)
+				start_read(e, len);
+			else
+				async_len = len;
 		}
-		if (s->waiter != NULL) {
+		pthread_mutex_lock(&sh->lock);
+	}
+	while (e->state == READING) {
+		if (in_place) {
+			pthread_cond_wait(&sh->done, &sh->lock);
+			continue;
+		}
+		if (!s->went_pending) {
+			/* One token per command; later reads go on like
+			 * prefetches, and the retry will find them. */
 			struct waiter *w = malloc(sizeof(*w));
 			if (w == NULL) {
+				e->pins--;
 				pthread_mutex_unlock(&sh->lock);
-				if (start)
-					start_read(e, FETCH_READ);
+				if (async_len != 0)
+					start_read(e, async_len);
 				return FKV_OUT_OF_MEMORY;
 			}
 			w->s = s;
@@ -412,23 +496,14 @@ int fkv__cache_get(struct fkv__cache *c, fkv_session *s, uint64_t addr,
 			atomic_fetch_add_explicit(&s->waiting, 1,
 						  memory_order_relaxed);
 			s->went_pending = true;
-			pthread_mutex_unlock(&sh->lock);
-			if (start)
-				start_read(e, FETCH_READ);
-			return FKV_PENDING;
 		}
-		if (start) {
-			/* Entries being read are never evicted: e stays. */
-			pthread_mutex_unlock(&sh->lock);
-			start_read(e, FETCH_READ);
-			pthread_mutex_lock(&sh->lock);
-			start = false;
-			continue;
-		}
-		pthread_cond_wait(&sh->done, &sh->lock);
-	}
-	if (in_place)
 		e->pins--;
+		pthread_mutex_unlock(&sh->lock);
+		if (async_len != 0)
+			start_read(e, async_len);
+		return FKV_PENDING;
+	}
+	e->pins--;
 	int rc;
 	e->ref = true;
 	switch (e->state) {
@@ -464,7 +539,7 @@ void fkv__cache_prefetch(struct fkv__cache *c, uint64_t addr, uint64_t hash,
 	e = create(c, sh, m, addr, hash, key, key_len);
 	pthread_mutex_unlock(&sh->lock);
 	if (e != NULL)
-		start_read(e, FETCH_READ);
+		fetch(e, false);
 }
 
 /* ---- Synchronous record reads (scans) ------------------------------------ */

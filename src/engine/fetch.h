@@ -48,6 +48,7 @@ struct fkv__fetch_shard {
 struct fkv__cache {
 	struct fkv__hlog *log;
 	uint64_t shard_budget; /* bytes per shard */
+	bool inline_reads;     /* fkv_config.cached_reads_inline */
 	struct fkv__fetch_shard shards[FKV__FETCH_SHARDS];
 	_Atomic uint64_t hits, misses, reads, inflight;
 };

@@ -76,6 +76,10 @@ typedef struct fkv_config {
 	/* Reads of records below the read-only address (in memory or on
 	 * disk) append a copy at the tail, so hot records stay in memory. */
 	bool copy_reads_to_tail;
+	/* Reads of on-disk records that the kernel's page cache holds are
+	 * done on the calling thread (dev_read_nowait), without the hand-off
+	 * to an I/O thread; false: always asynchronous. */
+	bool cached_reads_inline;
 	/* Bytes of records read from disk kept in memory (the read cache);
 	 * 0 keeps only a small buffer that hands records to pending
 	 * operations. */

@@ -46,6 +46,7 @@ void fkv_config_default(fkv_config *cfg)
 	cfg->max_sessions = 256;
 	cfg->huge_pages = true;
 	cfg->index_auto_grow = true;
+	cfg->cached_reads_inline = true;
 }
 
 /* Cache mode drops a page: counts the live records that go with it (those
@@ -105,6 +106,7 @@ int fkv_store_open(const fkv_config *cfg, fkv_store **out)
 	rc = fkv__cache_init(&st->cache, &st->hlog, cfg->read_cache_size);
 	if (rc != FKV_OK)
 		goto fail_index;
+	st->cache.inline_reads = cfg->cached_reads_inline;
 	if (cfg->device != NULL)
 		dev_share(cfg->device);
 	pthread_mutex_init(&st->sessions_lock, NULL);
