@@ -116,10 +116,12 @@ void fkv_refresh(fkv_session *s);
 
 /* ---- Pending operations (records on disk) ------------------------------
  *
- * An operation whose record lies on the device needs a disk read.  By
- * default (waiter NULL) the operation waits for it itself.  With a waiter
- * token set, it starts the read and returns FKV_PENDING instead, having
- * changed nothing; once the read completes, fkv_complete_pending() hands
+ * An operation whose record lies on the device needs a disk read.  When
+ * the kernel's page cache holds the data (and cached_reads_inline is on),
+ * the read is done at once on the calling thread, without waiting for the
+ * disk.  Otherwise, by default (waiter NULL), the operation waits for the
+ * read itself.  With a waiter token set, it starts the read and returns
+ * FKV_PENDING instead, having changed nothing; once the read completes, fkv_complete_pending() hands
  * the token back, and the caller runs the operation again: it then finds
  * the record in memory (the read cache) and completes.  Reads, RMWs and
  * deletes can go pending; upserts never do on their own.  Once one
