@@ -977,3 +977,23 @@ def test_cache_mode_without_copy_reads_evicts_read_keys(start_server):
     assert inf["evicted_keys"] > 0
     assert all(c.get(key(i, "hot")) is None for i in hot)
     c.close()
+
+
+def test_mget_of_more_keys_than_the_read_cache_holds(start_server):
+    """An MGET of 40,000 on-disk keys with every read asynchronous and the
+    smallest read cache (4 MiB, about 11,000 records): its reads cannot all
+    stay cached until it runs again, so after going pending twice it waits
+    for the disk in place, and it completes with every value right."""
+    n = 60_000
+    srv = start_server(store_args(4, 16, read_cache=False, extra=ASYNC_READS))
+    c = srv.client(socket_timeout=120)
+    load(c, n)
+    disk = on_disk_prefix(c, n)
+    assert disk >= 40_000, disk
+    want = list(range(0, 40_000))
+    got = c.mget([key(i) for i in want])
+    assert len(got) == len(want)
+    for i, v in zip(want, got):
+        assert v == value(i), i
+    assert c.ping() is True
+    c.close()

@@ -349,16 +349,29 @@ static void cmd_get(cmd_ctx *ctx)
 	reply_value(ctx, 1);
 }
 
-/* MGET key [key ...]: one bulk or null per key (never an error). */
+/* MGET key [key ...]: one bulk or null per key; an error only when the
+ * engine cannot read a key (a disk error), instead of a wrong null. */
 static void cmd_mget(cmd_ctx *ctx)
 {
+	size_t before = ctx->out->len;
 	resp_add_array(ctx->out, ctx->argc - 1);
 	for (int i = 1; i < ctx->argc; i++) {
 		uint32_t klen;
 		const uint8_t *k = cmd_key(ctx, i, 0, &klen);
-		if (k == NULL ||
-		    fkv_read(ctx->s, k, klen, get_cb, ctx->out) != FKV_OK)
+		int rc = k == NULL
+				 ? FKV_OUT_OF_MEMORY
+				 : fkv_read(ctx->s, k, klen, get_cb, ctx->out);
+		if (rc == FKV_OK)
+			continue;
+		/* Not found, or pending (the reply is dropped and the
+		 * command runs again). */
+		if (rc == FKV_NOT_FOUND || rc == FKV_PENDING) {
 			resp_add_null(ctx->out);
+			continue;
+		}
+		ctx->out->len = before;
+		cmd_reply_engine_error(ctx, rc);
+		return;
 	}
 }
 

@@ -191,7 +191,8 @@ void cmd_dispatch(cmd_ctx *ctx)
 		cmd_err_arity(ctx, d->name);
 		return;
 	}
-	if (ctx->s != NULL && may_pend(d, ctx->argc))
+	if (ctx->s != NULL && may_pend(d, ctx->argc) &&
+	    !(c->flags & CLIENT_NO_PENDING))
 		fkv_session_set_waiter(ctx->s, c);
 	d->fn(ctx);
 }

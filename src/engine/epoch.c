@@ -30,19 +30,43 @@ int fkv__epoch_init(struct fkv__epoch *e, uint32_t capacity)
 
 void fkv__epoch_destroy(struct fkv__epoch *e)
 {
-	/* No thread is protected any more, so everything registered is safe. */
-	for (int i = 0; i < FKV__DRAIN_SLOTS; i++) {
-		uint64_t ep = atomic_load_explicit(&e->slots[i].epoch,
-						   memory_order_acquire);
-		if (ep != FKV__DRAIN_FREE && ep != FKV__DRAIN_BUSY)
-			e->slots[i].action(e->slots[i].ctx);
-	}
-	struct fkv__overflow_action *o = e->overflow;
-	while (o != NULL) {
-		struct fkv__overflow_action *next = o->next;
-		o->action(o->ctx);
-		free(o);
-		o = next;
+	/* No thread is protected any more, so everything registered is safe.
+	 * Each slot is claimed before its action runs (an action may drain
+	 * or register another one), and passes repeat until none is left. */
+	for (bool ran = true; ran;) {
+		ran = false;
+		for (int i = 0; i < FKV__DRAIN_SLOTS; i++) {
+			struct fkv__drain_slot *sl = &e->slots[i];
+			uint64_t ep = atomic_load_explicit(
+				&sl->epoch, memory_order_acquire);
+			if (ep == FKV__DRAIN_FREE || ep == FKV__DRAIN_BUSY ||
+			    !atomic_compare_exchange_strong(&sl->epoch, &ep,
+							    FKV__DRAIN_BUSY))
+				continue;
+			fkv__epoch_action action = sl->action;
+			void *ctx = sl->ctx;
+			atomic_store_explicit(&sl->epoch, FKV__DRAIN_FREE,
+					      memory_order_release);
+			atomic_fetch_sub_explicit(&e->drain_count, 1,
+						  memory_order_relaxed);
+			action(ctx);
+			ran = true;
+		}
+		pthread_mutex_lock(&e->overflow_lock);
+		struct fkv__overflow_action *o = e->overflow;
+		e->overflow = NULL;
+		pthread_mutex_unlock(&e->overflow_lock);
+		while (o != NULL) {
+			struct fkv__overflow_action *next = o->next;
+			atomic_fetch_sub_explicit(&e->overflow_count, 1,
+						  memory_order_relaxed);
+			atomic_fetch_sub_explicit(&e->drain_count, 1,
+						  memory_order_relaxed);
+			o->action(o->ctx);
+			free(o);
+			o = next;
+			ran = true;
+		}
 	}
 	pthread_mutex_destroy(&e->overflow_lock);
 	free(e->entries);

@@ -221,6 +221,24 @@ static void finish(struct fkv__fetch *e, int state, int error)
 {
 	struct fkv__fetch_shard *sh = e->shard;
 	struct fkv__cache *c = e->cache;
+	/* Keep only the record (reads fetch 1 KiB), or nothing: the cache's
+	 * budget counts what it holds. */
+	if (state == FOUND) {
+		struct fkv__record *r = (struct fkv__record *)e->buf;
+		uint64_t h =
+			atomic_load_explicit(&r->header, memory_order_relaxed);
+		uint32_t size = (uint32_t)fkv__record_size(
+			r->key_len, r->val_cap, (h & FKV__REC_EXPIRY) != 0);
+		uint8_t *b = size < e->buf_len ? realloc(e->buf, size) : NULL;
+		if (b != NULL) {
+			e->buf = b;
+			e->buf_len = size;
+		}
+	} else {
+		free(e->buf);
+		e->buf = NULL;
+		e->buf_len = 0;
+	}
 	pthread_mutex_lock(&sh->lock);
 	e->state = state;
 	e->error = error;

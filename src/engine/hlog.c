@@ -85,6 +85,7 @@ int fkv__hlog_init(struct fkv__hlog *l, uint64_t mem_size, unsigned page_bits,
 	atomic_init(&l->flushed_until, FKV__LOG_START);
 	atomic_init(&l->flush_error, 0);
 	atomic_init(&l->flush_waits, 0);
+	atomic_init(&l->closing, false);
 	return FKV_OK;
 }
 
@@ -149,6 +150,8 @@ static void on_flushed(void *ctx, int status)
  * page that cannot be submitted (no memory) counts as a flush error. */
 static void flush_pages(struct fkv__hlog *l, uint64_t until)
 {
+	if (atomic_load(&l->closing))
+		return;
 	uint64_t last = fkv__addr_page(until, l->page_bits);
 	pthread_mutex_lock(&l->flush_lock);
 	for (; l->flush_next < last; l->flush_next++) {
@@ -189,7 +192,7 @@ static void run_read_only_action(void *ctx)
 	struct log_action *a = ctx;
 	struct fkv__hlog *l = a->l;
 	fkv__atomic_max(&l->safe_read_only, a->value);
-	if (l->dev != NULL) {
+	if (l->dev != NULL && !atomic_load(&l->closing)) {
 		fkv__epoch_bump(l->epoch, run_flush_action, a);
 		return;
 	}
@@ -245,9 +248,14 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+void fkv__hlog_close(struct fkv__hlog *l)
+{
+	atomic_store(&l->closing, true);
+}
+
 void fkv__hlog_shift_head(struct fkv__hlog *l)
 {
-	if (l->dev == NULL && !l->evict)
+	if ((l->dev == NULL && !l->evict) || atomic_load(&l->closing))
 		return;
 	/* Keep the tail's page and one free frame: the next page to open
 	 * (tail page + 1) needs the head at tail page + 2 - frames. */

@@ -68,6 +68,7 @@ struct fkv__hlog {
 
 	struct dev_device *dev; /* store mode; NULL otherwise */
 	bool evict;		/* cache mode (no device) */
+	_Atomic bool closing;	/* the store is closing: no more flushes */
 	fkv__evict_cb on_evict;
 	void *evict_ctx;
 
@@ -129,5 +130,10 @@ int fkv__hlog_shift_read_only(struct fkv__hlog *l, uint64_t addr);
 /* Moves the head as far as the tail, the flushes and the read-only
  * boundary allow (store and cache modes).  Any thread. */
 void fkv__hlog_shift_head(struct fkv__hlog *l);
+
+/* The store is closing (no session is left): from now on no flush is
+ * submitted and the head stays, so that the writes still in flight can
+ * complete (dev_close) without starting epoch work on a dying store. */
+void fkv__hlog_close(struct fkv__hlog *l);
 
 #endif

@@ -67,6 +67,7 @@ struct fkv_session {
 	fkv_store *store;
 	int slot;		  /* epoch table entry */
 	uint32_t ops;		  /* operations since the last refresh */
+	uint32_t grow_checks;	  /* refreshes that saw a crowded index */
 	int64_t now_ms;		  /* the session's clock, set at refresh */
 	fkv_session *next, *prev; /* store->sessions, under sessions_lock */
 	/* Optimistic reads copy values of up to FKV__SCRATCH bytes here. */

@@ -128,10 +128,12 @@ void fkv_store_close(fkv_store *st)
 {
 	if (st == NULL)
 		return;
-	/* Deferred actions (a table to free, safe addresses, flushes) run
-	 * now; then the device finishes its writes and reads. */
-	fkv__epoch_destroy(&st->epoch);
+	/* No more flushes or head moves; the device finishes the writes and
+	 * reads in flight (their completions find the epoch still there),
+	 * then the deferred actions (a table to free, safe addresses) run. */
+	fkv__hlog_close(&st->hlog);
 	dev_close(st->cfg.device);
+	fkv__epoch_destroy(&st->epoch);
 	fkv__cache_destroy(&st->cache);
 	fkv__index_destroy(&st->index);
 	fkv__hlog_destroy(&st->hlog);
@@ -182,11 +184,14 @@ int fkv_session_start(fkv_store *st, fkv_session **out)
 void fkv_session_stop(fkv_session *s)
 {
 	fkv_store *st = s->store;
+	fkv__epoch_unprotect(&st->epoch, s->slot);
 	/* Reads this session waits for still hold its address: let them
-	 * complete (they always do, with data or an error). */
+	 * complete (they always do, with data or an error), and let the last
+	 * deliverer leave done_lock before it goes. */
 	while (atomic_load_explicit(&s->waiting, memory_order_acquire) > 0)
 		sched_yield();
-	fkv__epoch_unprotect(&st->epoch, s->slot);
+	pthread_mutex_lock(&s->done_lock);
+	pthread_mutex_unlock(&s->done_lock);
 	fkv__epoch_drain(&st->epoch);
 	fkv__epoch_release(&st->epoch, s->slot);
 	pthread_mutex_lock(&st->sessions_lock);
@@ -313,10 +318,12 @@ void fkv_refresh(fkv_session *s)
 		 * keys' entries than buckets: double it.  (A split copies an
 		 * entry whose chain continues on disk into both halves, since
 		 * only the disk knows which keys go where; overflow alone
-		 * would then call for growth after growth.) */
+		 * would then call for growth after growth.)  The count takes
+		 * the sessions' lock: one refresh in 8 looks. */
 		struct fkv__table *t = fkv__index_current(ix);
 		if (atomic_load_explicit(&t->pool.next, memory_order_relaxed) >
 			    t->size / 4 &&
+		    (++s->grow_checks & 7) == 0 &&
 		    created_entries(st) > t->size)
 			(void)fkv__index_grow_start(ix);
 	}

@@ -27,8 +27,9 @@ enum {
 	CLIENT_REPLY_SKIP = 1 << 3, /* this command's reply is dropped */
 	CLIENT_UNIX = 1 << 4,
 	CLIENT_NO_EVICT = 1 << 5,
-	CLIENT_WAIT_IO = 1 << 6, /* a command waits for a disk read */
-	CLIENT_CLOSED = 1 << 7,	 /* detached; freed once the read is back */
+	CLIENT_WAIT_IO = 1 << 6,    /* a command waits for a disk read */
+	CLIENT_CLOSED = 1 << 7,	    /* detached; freed once the read is back */
+	CLIENT_NO_PENDING = 1 << 8, /* this run waits for the disk in place */
 };
 
 /* A command kept while it waits for the disk (its arguments copied). */
@@ -36,6 +37,7 @@ typedef struct rf_pending_cmd {
 	int argc;
 	char **argv;
 	size_t *argv_len;
+	int rounds; /* times it went pending */
 } rf_pending_cmd;
 
 struct rf_worker;
