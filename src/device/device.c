@@ -229,26 +229,31 @@ static int dev__submit(dev_device *dev, int kind, uint64_t offset, void *buf,
 	return 0;
 }
 
-int dev_read_now(dev_device *dev, uint64_t offset, void *buf, size_t len)
+typedef int (*dev__sync_read)(void *impl, uint64_t offset, void *buf,
+			      size_t len);
+
+/* A read on the calling thread through `op` (NULL: -ENOTSUP), after the
+ * checks every read makes. */
+static int dev__read_here(dev_device *dev, dev__sync_read op, uint64_t offset,
+			  void *buf, size_t len)
 {
 	if (offset + len < offset)
 		return DEV_ERR_RANGE;
 	if (offset < atomic_load(&dev->begin))
 		return DEV_ERR_TRUNCATED;
-	if (dev->ops->read_now == NULL)
+	if (op == NULL)
 		return -ENOTSUP;
-	return dev->ops->read_now(dev->impl, offset, buf, len);
+	return op(dev->impl, offset, buf, len);
+}
+
+int dev_read_now(dev_device *dev, uint64_t offset, void *buf, size_t len)
+{
+	return dev__read_here(dev, dev->ops->read_now, offset, buf, len);
 }
 
 int dev_read_nowait(dev_device *dev, uint64_t offset, void *buf, size_t len)
 {
-	if (offset + len < offset)
-		return DEV_ERR_RANGE;
-	if (offset < atomic_load(&dev->begin))
-		return DEV_ERR_TRUNCATED;
-	if (dev->ops->read_nowait == NULL)
-		return -ENOTSUP;
-	return dev->ops->read_nowait(dev->impl, offset, buf, len);
+	return dev__read_here(dev, dev->ops->read_nowait, offset, buf, len);
 }
 
 int dev_read(dev_device *dev, uint64_t offset, void *buf, size_t len,

@@ -28,6 +28,26 @@ int fkv__epoch_init(struct fkv__epoch *e, uint32_t capacity)
 	return FKV_OK;
 }
 
+/* Claims a slot whose action is registered at an epoch <= safe, and frees
+ * it: *action and *ctx are then the caller's to run.  Returns false when
+ * the slot is free, being filled or taken, or not yet safe. */
+static bool take_slot(struct fkv__epoch *e, struct fkv__drain_slot *s,
+		      uint64_t safe, fkv__epoch_action *action, void **ctx)
+{
+	uint64_t ep = atomic_load_explicit(&s->epoch, memory_order_acquire);
+	if (ep == FKV__DRAIN_FREE || ep == FKV__DRAIN_BUSY || ep > safe)
+		return false;
+	if (!atomic_compare_exchange_strong_explicit(
+		    &s->epoch, &ep, FKV__DRAIN_BUSY, memory_order_acq_rel,
+		    memory_order_relaxed))
+		return false;
+	*action = s->action;
+	*ctx = s->ctx;
+	atomic_store_explicit(&s->epoch, FKV__DRAIN_FREE, memory_order_release);
+	atomic_fetch_sub_explicit(&e->drain_count, 1, memory_order_acq_rel);
+	return true;
+}
+
 void fkv__epoch_destroy(struct fkv__epoch *e)
 {
 	/* No thread is protected any more, so everything registered is safe.
@@ -36,19 +56,11 @@ void fkv__epoch_destroy(struct fkv__epoch *e)
 	for (bool ran = true; ran;) {
 		ran = false;
 		for (int i = 0; i < FKV__DRAIN_SLOTS; i++) {
-			struct fkv__drain_slot *sl = &e->slots[i];
-			uint64_t ep = atomic_load_explicit(
-				&sl->epoch, memory_order_acquire);
-			if (ep == FKV__DRAIN_FREE || ep == FKV__DRAIN_BUSY ||
-			    !atomic_compare_exchange_strong(&sl->epoch, &ep,
-							    FKV__DRAIN_BUSY))
+			fkv__epoch_action action;
+			void *ctx;
+			if (!take_slot(e, &e->slots[i], UINT64_MAX - 2, &action,
+				       &ctx))
 				continue;
-			fkv__epoch_action action = sl->action;
-			void *ctx = sl->ctx;
-			atomic_store_explicit(&sl->epoch, FKV__DRAIN_FREE,
-					      memory_order_release);
-			atomic_fetch_sub_explicit(&e->drain_count, 1,
-						  memory_order_relaxed);
 			action(ctx);
 			ran = true;
 		}
@@ -159,21 +171,10 @@ int fkv__epoch_drain(struct fkv__epoch *e)
 	uint64_t safe = fkv__epoch_compute_safe(e);
 	int ran = 0;
 	for (int i = 0; i < FKV__DRAIN_SLOTS; i++) {
-		struct fkv__drain_slot *s = &e->slots[i];
-		uint64_t ep =
-			atomic_load_explicit(&s->epoch, memory_order_acquire);
-		if (ep == FKV__DRAIN_FREE || ep == FKV__DRAIN_BUSY || ep > safe)
+		fkv__epoch_action action;
+		void *ctx;
+		if (!take_slot(e, &e->slots[i], safe, &action, &ctx))
 			continue;
-		if (!atomic_compare_exchange_strong_explicit(
-			    &s->epoch, &ep, FKV__DRAIN_BUSY,
-			    memory_order_acq_rel, memory_order_relaxed))
-			continue;
-		fkv__epoch_action action = s->action;
-		void *ctx = s->ctx;
-		atomic_store_explicit(&s->epoch, FKV__DRAIN_FREE,
-				      memory_order_release);
-		atomic_fetch_sub_explicit(&e->drain_count, 1,
-					  memory_order_acq_rel);
 		action(ctx);
 		ran++;
 	}
