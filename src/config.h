@@ -46,7 +46,7 @@ typedef struct rf_config {
 	int64_t client_query_buffer_limit;
 	char *client_output_buffer_limit;
 	int64_t obl_normal_hard; /* parsed from client-output-buffer-limit */
-	/* memory management (accepted, not enforced yet) */
+	/* memory management (maxmemory sizes the log in cache mode) */
 	int64_t maxmemory;
 	int64_t maxmemory_policy;
 	int64_t maxmemory_samples;
