@@ -229,8 +229,9 @@ static int configure_tier(fkv_config *fc)
 		}
 		return 0;
 	}
-	static const char *const types[] = {"file", "uring", "null"};
-	const char *type = types[cfg_get_int(&server.cfg.device_type)];
+	/* The option's names (file, uring, null) are dev_open's types. */
+	char type[16];
+	cfg_format(&server.cfg, cfg_find("device-type"), type, sizeof(type));
 	uint64_t seg =
 		floor_pow2((uint64_t)cfg_get_int(&server.cfg.segment_size));
 	remove_old_segments(server.cfg.dir);

@@ -606,8 +606,11 @@ static void info_keyspace(cmd_ctx *ctx, resp_buf *b)
 /* Lines of the disk tier, after the rest of # Engine. */
 static void info_disk_tier(resp_buf *b, const fkv_stats *st)
 {
-	static const char *const devices[] = {"file", "uring", "null"};
 	bool store = cfg_get_int(&server.cfg.storage_tier) != 0;
+	char device[16] = "none";
+	if (store)
+		cfg_format(&server.cfg, cfg_find("device-type"), device,
+			   sizeof(device));
 	uint64_t on_disk = store && st->log_flushed_until > st->log_begin
 				   ? st->log_flushed_until - st->log_begin
 				   : 0;
@@ -627,10 +630,8 @@ static void info_disk_tier(resp_buf *b, const fkv_stats *st)
 		  "read_cache_entries:%llu\r\n"
 		  "copies_to_tail:%llu\r\n"
 		  "evicted_records:%llu\r\n",
-		  store ? "store" : "cache",
-		  store ? devices[cfg_get_int(&server.cfg.device_type)]
-			: "none",
-		  U(st->log_flushed_until), U(on_disk), U(st->log_flush_waits),
+		  store ? "store" : "cache", device, U(st->log_flushed_until),
+		  U(on_disk), U(st->log_flush_waits),
 		  st->log_flush_error ? dev_strerror(st->log_flush_error)
 				      : "none",
 		  U(st->disk_reads), U(st->pending_reads),
