@@ -109,6 +109,32 @@ static void wait_for_log(fkv_session *s, int *spins)
 	nanosleep(&ts, NULL);
 }
 
+/* A new record could not be allocated: releases the found record's lock
+ * (if held).  Returns true when the caller must return rc; false after
+ * waiting for the log (FKV__LOG_RETRY), when it starts over. */
+static bool allocation_failed(fkv_session *s, const struct found *f,
+			      bool locked, int rc, int *spins)
+{
+	if (locked)
+		fkv__rec_unlock_excl(f->rec);
+	if (rc != FKV__LOG_RETRY)
+		return true;
+	wait_for_log(s, spins);
+	return false;
+}
+
+/* Starts an upsert, RMW or delete (counted under `stat`).  False after a
+ * pending operation of the session: the caller's command will run again
+ * from the start, and nothing may change before then. */
+static bool begin_write(fkv_session *s, int stat)
+{
+	if (s->went_pending)
+		return false;
+	fkv__op_begin(s);
+	fkv__stat_inc(s, stat);
+	return true;
+}
+
 static bool is_live(fkv_session *s, struct fkv__record *r, uint64_t h)
 {
 	if (h & FKV__REC_TOMBSTONE)
@@ -299,12 +325,8 @@ static int locate_for_write(fkv_session *s, struct found *f, const void *key,
 int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 	       const void *value, uint32_t value_len, int64_t expire_ms)
 {
-	/* After a pending operation the caller's command will run again
-	 * from the start: nothing may change before then. */
-	if (s->went_pending)
+	if (!begin_write(s, FKV__ST_UPSERTS))
 		return FKV_PENDING;
-	fkv__op_begin(s);
-	fkv__stat_inc(s, FKV__ST_UPSERTS);
 	struct found f;
 	f.hash = fkv__hash(key, key_len);
 	f.tag = fkv__hash_tag(f.hash);
@@ -339,11 +361,8 @@ int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 		rc = new_record(s, &f, key, key_len, fkv__pad8(value_len),
 				value_len, 0, expire_ms, &addr, &fresh);
 		if (rc != FKV_OK) {
-			if (locked)
-				fkv__rec_unlock_excl(r);
-			if (rc != FKV__LOG_RETRY)
+			if (allocation_failed(s, &f, locked, rc, &spins))
 				return rc;
-			wait_for_log(s, &spins);
 			continue;
 		}
 		memcpy(fkv__rec_value(fresh, fkv__rec_header(fresh)), value,
@@ -358,12 +377,8 @@ int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 	    const fkv_rmw_ops *ops, void *ctx)
 {
-	/* After a pending operation the caller's command will run again
-	 * from the start: nothing may change before then. */
-	if (s->went_pending)
+	if (!begin_write(s, FKV__ST_RMWS))
 		return FKV_PENDING;
-	fkv__op_begin(s);
-	fkv__stat_inc(s, FKV__ST_RMWS);
 	struct found f;
 	f.hash = fkv__hash(key, key_len);
 	f.tag = fkv__hash_tag(f.hash);
@@ -430,11 +445,8 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 		rc = new_record(s, &f, key, key_len, cap, new_len, 0, expire_ms,
 				&addr, &fresh);
 		if (rc != FKV_OK) {
-			if (locked)
-				fkv__rec_unlock_excl(r);
-			if (rc != FKV__LOG_RETRY)
+			if (allocation_failed(s, &f, locked, rc, &spins))
 				return rc;
-			wait_for_log(s, &spins);
 			continue;
 		}
 		ops->write(ctx, old, old_len,
@@ -450,12 +462,8 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 
 int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 {
-	/* After a pending operation the caller's command will run again
-	 * from the start: nothing may change before then. */
-	if (s->went_pending)
+	if (!begin_write(s, FKV__ST_DELETES))
 		return FKV_PENDING;
-	fkv__op_begin(s);
-	fkv__stat_inc(s, FKV__ST_DELETES);
 	struct found f;
 	f.hash = fkv__hash(key, key_len);
 	f.tag = fkv__hash_tag(f.hash);
@@ -493,11 +501,8 @@ int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 		rc = new_record(s, &f, key, key_len, 0, 0, FKV__REC_TOMBSTONE,
 				0, &addr, &fresh);
 		if (rc != FKV_OK) {
-			if (locked)
-				fkv__rec_unlock_excl(r);
-			if (rc != FKV__LOG_RETRY)
+			if (allocation_failed(s, &f, locked, rc, &spins))
 				return rc;
-			wait_for_log(s, &spins);
 			continue;
 		}
 		if (publish(&f, locked, addr, fresh)) {
