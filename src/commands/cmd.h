@@ -124,6 +124,10 @@ const char *cmd_arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap);
  * log page, else the engine's status name. */
 void cmd_reply_engine_error(cmd_ctx *ctx, int rc);
 
+/* Replies the text built in *b (a verbatim string in RESP3, a bulk in
+ * RESP2), or an out-of-memory error if building it failed; frees *b. */
+void cmd_reply_text(cmd_ctx *ctx, resp_buf *b);
+
 /* Redis's standard errors. */
 void cmd_err_syntax(cmd_ctx *ctx);
 void cmd_err_wrongtype(cmd_ctx *ctx);

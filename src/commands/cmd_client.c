@@ -165,11 +165,7 @@ static void cmd_client_list(cmd_ctx *ctx)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	free(ids);
-	if (b.oom)
-		resp_add_error(ctx->out, "ERR out of memory");
-	else
-		resp_add_verbatim(ctx->out, "txt", b.data ? b.data : "", b.len);
-	resp_buf_free(&b);
+	cmd_reply_text(ctx, &b);
 }
 
 static void cmd_client_info(cmd_ctx *ctx)
@@ -179,11 +175,7 @@ static void cmd_client_info(cmd_ctx *ctx)
 	pthread_mutex_lock(&reg_lock);
 	client_format_info(ctx->c, &b, true);
 	pthread_mutex_unlock(&reg_lock);
-	if (b.oom)
-		resp_add_error(ctx->out, "ERR out of memory");
-	else
-		resp_add_verbatim(ctx->out, "txt", b.data ? b.data : "", b.len);
-	resp_buf_free(&b);
+	cmd_reply_text(ctx, &b);
 }
 
 /* CLIENT KILL ip:port (old form: +OK or an error; may kill the caller)

@@ -748,11 +748,7 @@ static void cmd_info(cmd_ctx *ctx)
 		first = false;
 		info_sections[i].fn(ctx, &b);
 	}
-	if (b.oom)
-		resp_add_error(ctx->out, "ERR out of memory");
-	else
-		resp_add_verbatim(ctx->out, "txt", b.data ? b.data : "", b.len);
-	resp_buf_free(&b);
+	cmd_reply_text(ctx, &b);
 }
 
 /* ---- CONFIG ------------------------------------------------------------- */

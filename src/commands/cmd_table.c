@@ -308,6 +308,16 @@ const char *cmd_arg_str(const cmd_ctx *ctx, int i, char *buf, size_t cap)
 	return buf;
 }
 
+void cmd_reply_text(cmd_ctx *ctx, resp_buf *b)
+{
+	if (b->oom)
+		resp_add_error(ctx->out, "ERR out of memory");
+	else
+		resp_add_verbatim(ctx->out, "txt", b->data ? b->data : "",
+				  b->len);
+	resp_buf_free(b);
+}
+
 void cmd_reply_engine_error(cmd_ctx *ctx, int rc)
 {
 	switch (rc) {
