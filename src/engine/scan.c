@@ -177,9 +177,19 @@ out:
 	seen_clear(&seen);
 }
 
+/* What fkv_scan's bucket walk passes to scan_bucket. */
+struct scan_args {
+	fkv_scan_cb cb;
+	void *ctx;
+};
+
+/* Reports the live keys of bucket b (arg: struct scan_args). */
 static void scan_bucket(fkv_session *s, struct fkv__table *t, uint64_t b,
-			fkv_scan_cb cb, void *ctx)
+			void *arg)
 {
+	const struct scan_args *sa = arg;
+	fkv_scan_cb cb = sa->cb;
+	void *ctx = sa->ctx;
 	struct fkv__hlog *l = &s->store->hlog;
 	uint64_t mem_head = fkv__hlog_load(&l->head);
 	struct fkv__bucket *bk = &t->buckets[b];
@@ -216,10 +226,14 @@ static void scan_bucket(fkv_session *s, struct fkv__table *t, uint64_t b,
 	}
 }
 
-int fkv_scan(fkv_session *s, uint64_t *cursor, uint64_t buckets, fkv_scan_cb cb,
-	     void *ctx)
+/* Calls fn for up to `buckets` buckets from *cursor (at least one), in
+ * reverse-binary order, and leaves *cursor where the next call goes on (0
+ * once a pass is complete).  Shared by fkv_scan and fkv_sweep. */
+static void walk_buckets(fkv_session *s, uint64_t *cursor, uint64_t buckets,
+			 void (*fn)(fkv_session *s, struct fkv__table *t,
+				    uint64_t b, void *arg),
+			 void *arg)
 {
-	fkv__op_begin(s);
 	uint64_t v = *cursor;
 	if (buckets == 0)
 		buckets = 1;
@@ -229,10 +243,18 @@ int fkv_scan(fkv_session *s, uint64_t *cursor, uint64_t buckets, fkv_scan_cb cb,
 		 * is under way, so the table returned holds its keys. */
 		while (fkv__index_enter(&s->store->index, v, &t) != 0)
 			fkv_refresh(s);
-		scan_bucket(s, t, v & t->mask, cb, ctx);
+		fn(s, t, v & t->mask, arg);
 		v = next_cursor(v, t->mask);
 	} while (v != 0 && --buckets > 0);
 	*cursor = v;
+}
+
+int fkv_scan(fkv_session *s, uint64_t *cursor, uint64_t buckets, fkv_scan_cb cb,
+	     void *ctx)
+{
+	fkv__op_begin(s);
+	struct scan_args a = {.cb = cb, .ctx = ctx};
+	walk_buckets(s, cursor, buckets, scan_bucket, &a);
 	return FKV_OK;
 }
 
@@ -412,9 +434,11 @@ static void sweep_entry(fkv_session *s, struct fkv__table *t, uint64_t b,
 	sweep_unlock(recs, n, false);
 }
 
+/* Reclaims the dead keys of bucket b (arg: struct sweep_out). */
 static void sweep_bucket(fkv_session *s, struct fkv__table *t, uint64_t b,
-			 struct sweep_out *out)
+			 void *arg)
 {
+	struct sweep_out *out = arg;
 	struct fkv__bucket *bk = &t->buckets[b];
 	for (;;) {
 		for (int i = 0; i < FKV__BUCKET_ENTRIES; i++) {
@@ -438,17 +462,7 @@ int fkv_sweep(fkv_session *s, uint64_t *cursor, uint64_t buckets,
 	/* A fresh clock, so that what expired by now is judged expired. */
 	fkv_refresh(s);
 	struct sweep_out out = {.cb = cb, .ctx = ctx};
-	uint64_t v = *cursor;
-	if (buckets == 0)
-		buckets = 1;
-	do {
-		struct fkv__table *t;
-		while (fkv__index_enter(&s->store->index, v, &t) != 0)
-			fkv_refresh(s);
-		sweep_bucket(s, t, v & t->mask, &out);
-		v = next_cursor(v, t->mask);
-	} while (v != 0 && --buckets > 0);
-	*cursor = v;
+	walk_buckets(s, cursor, buckets, sweep_bucket, &out);
 	if (res != NULL) {
 		res->expired = out.reclaimed;
 		res->entries_dropped = out.dropped;
