@@ -82,7 +82,19 @@ struct mem_usage {
  * builds without jemalloc) plus the engine's mmap'd memory in use, which
  * no allocator sees: the index's main table (buckets * 64 bytes; its
  * overflow buckets are on the heap) and the log from begin to tail. */
-static void mem_usage(struct mem_usage *m)
+/* Reads the engine's statistics into *st; returns st, or NULL when there
+ * is no store. */
+static const fkv_stats *engine_stats(fkv_stats *st)
+{
+	if (server.store == NULL)
+		return NULL;
+	fkv_store_stats(server.store, st);
+	return st;
+}
+
+/* Fills *m; `st` is the engine's statistics, or NULL when there is no
+ * store. */
+static void mem_usage(struct mem_usage *m, const fkv_stats *st)
 {
 	memset(m, 0, sizeof(*m));
 	if (mallctl != NULL) {
@@ -97,13 +109,11 @@ static void mem_usage(struct mem_usage *m)
 		struct mallinfo2 mi = mallinfo2();
 		m->heap = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
 	}
-	if (server.store != NULL) {
-		fkv_stats st;
-		fkv_store_stats(server.store, &st);
-		m->index = st.index_buckets * 64;
+	if (st != NULL) {
+		m->index = st->index_buckets * 64;
 		/* The part of the log in memory: head to tail (the rest is
 		 * on the device, or evicted). */
-		m->log = st.log_tail - st.log_head;
+		m->log = st->log_tail - st->log_head;
 	}
 	m->total = m->heap + m->index + m->log;
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -127,15 +137,14 @@ static void update_peak(uint64_t used)
 /* Says in the log when writes had to wait for the log's flushes to the
  * device (the disk cannot keep up with the write rate), at most every 10
  * seconds, and once when a flush has failed.  One worker's cron only. */
-static void watch_flushes(int64_t now_ms)
+static void watch_flushes(int64_t now_ms, const fkv_stats *stats)
 {
 	static uint64_t last_waits;
 	static int64_t last_report_ms;
 	static bool error_reported;
-	if (server.store == NULL)
+	if (stats == NULL)
 		return;
-	fkv_stats st;
-	fkv_store_stats(server.store, &st);
+	const fkv_stats st = *stats;
 	if (st.log_flush_error != 0 && !error_reported) {
 		error_reported = true;
 		rf_log(RF_LOG_WARNING,
@@ -194,10 +203,13 @@ void cmd_server_cron(int64_t now_ms)
 	inst.last_in = in;
 	inst.last_out = out;
 	pthread_mutex_unlock(&inst.lock);
+	/* One read of the engine's statistics serves both. */
+	fkv_stats st;
+	const fkv_stats *stp = engine_stats(&st);
 	struct mem_usage m;
-	mem_usage(&m);
+	mem_usage(&m, stp);
 	update_peak(m.total);
-	watch_flushes(now_ms);
+	watch_flushes(now_ms, stp);
 }
 
 static double inst_avg(const double *v)
@@ -312,8 +324,9 @@ static void info_clients(cmd_ctx *ctx, resp_buf *b)
 static void info_memory(cmd_ctx *ctx, resp_buf *b)
 {
 	(void)ctx;
+	fkv_stats st;
 	struct mem_usage m;
-	mem_usage(&m);
+	mem_usage(&m, engine_stats(&st));
 	update_peak(m.total);
 	uint64_t peak = __atomic_load_n(&inst.peak_memory, __ATOMIC_RELAXED);
 	uint64_t sysmem = (uint64_t)sysconf(_SC_PHYS_PAGES) *
@@ -398,10 +411,7 @@ static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 static uint64_t evicted_keys(void)
 {
 	fkv_stats st;
-	if (server.store == NULL)
-		return 0;
-	fkv_store_stats(server.store, &st);
-	return st.evicted_records;
+	return engine_stats(&st) != NULL ? st.evicted_records : 0;
 }
 
 static void info_stats(cmd_ctx *ctx, resp_buf *b)
