@@ -216,6 +216,29 @@ static void shrink(struct fkv__cache *c, struct fkv__fetch_shard *sh)
 
 /* ---- Reading ------------------------------------------------------------ */
 
+/* Bytes from addr to the end of its page: no record crosses it. */
+static uint64_t page_room(const struct fkv__hlog *l, uint64_t addr)
+{
+	return l->page_size - fkv__addr_offset(addr, l->page_bits);
+}
+
+/* The size of the record at the start of buf, read from addr; 0 when its
+ * header cannot be a record's (zeros, past its page, a value longer than
+ * its room): corruption. */
+static uint64_t record_size_at(const struct fkv__hlog *l, uint64_t addr,
+			       const uint8_t *buf)
+{
+	const struct fkv__record *r = (const struct fkv__record *)buf;
+	uint64_t h = fkv__rec_header(r);
+	uint64_t size = fkv__record_size(r->key_len, r->val_cap,
+					 (h & FKV__REC_EXPIRY) != 0);
+	if (h == 0 || size > page_room(l, addr) ||
+	    atomic_load_explicit(&((struct fkv__record *)r)->val_len,
+				 memory_order_relaxed) > r->val_cap)
+		return 0;
+	return size;
+}
+
 /* Sets the final state, wakes whoever waits, and hands tokens back. */
 static void finish(struct fkv__fetch *e, int state, int error)
 {
@@ -224,11 +247,8 @@ static void finish(struct fkv__fetch *e, int state, int error)
 	/* Keep only the record (reads fetch 1 KiB), or nothing: the cache's
 	 * budget counts what it holds. */
 	if (state == FOUND) {
-		struct fkv__record *r = (struct fkv__record *)e->buf;
-		uint64_t h =
-			atomic_load_explicit(&r->header, memory_order_relaxed);
-		uint32_t size = (uint32_t)fkv__record_size(
-			r->key_len, r->val_cap, (h & FKV__REC_EXPIRY) != 0);
+		uint32_t size =
+			(uint32_t)record_size_at(c->log, e->addr, e->buf);
 		uint8_t *b = size < e->buf_len ? realloc(e->buf, size) : NULL;
 		if (b != NULL) {
 			e->buf = b;
@@ -267,8 +287,7 @@ static void on_read(void *ctx, int status);
  * ends first).  Returns the length to read, or 0 without memory. */
 static uint32_t prepare_buf(struct fkv__fetch *e, uint32_t len)
 {
-	struct fkv__hlog *l = e->cache->log;
-	uint64_t room = l->page_size - fkv__addr_offset(e->addr, l->page_bits);
+	uint64_t room = page_room(e->cache->log, e->addr);
 	if (len > room)
 		len = (uint32_t)room;
 	uint8_t *buf = realloc(e->buf, fkv__pad8(len));
@@ -293,15 +312,11 @@ static int examine(struct fkv__fetch *e, int status, uint32_t *len, int *error)
 						     : FKV_IO_ERROR;
 		return FAILED;
 	}
-	struct fkv__record *r = (struct fkv__record *)e->buf;
-	uint64_t h = atomic_load_explicit(&r->header, memory_order_relaxed);
-	uint64_t room = l->page_size - fkv__addr_offset(e->addr, l->page_bits);
-	uint64_t size = fkv__record_size(r->key_len, r->val_cap,
-					 (h & FKV__REC_EXPIRY) != 0);
-	if (h == 0 || size > room ||
-	    atomic_load_explicit(&r->val_len, memory_order_relaxed) >
-		    r->val_cap)
+	uint64_t size = record_size_at(l, e->addr, e->buf);
+	if (size == 0)
 		return FAILED;
+	struct fkv__record *r = (struct fkv__record *)e->buf;
+	uint64_t h = fkv__rec_header(r);
 	if (size > e->buf_len) {
 		*len = (uint32_t)size;
 		return READING;
@@ -574,7 +589,7 @@ static int read_wait(struct fkv__hlog *l, uint64_t addr, void *buf,
 int fkv__disk_read_record(struct fkv__hlog *l, uint64_t addr, uint8_t **buf,
 			  uint32_t *cap)
 {
-	uint64_t room = l->page_size - fkv__addr_offset(addr, l->page_bits);
+	uint64_t room = page_room(l, addr);
 	uint32_t len = (uint32_t)(room < FETCH_READ ? room : FETCH_READ);
 	for (int pass = 0; pass < 2; pass++) {
 		if (*cap < len) {
@@ -587,12 +602,8 @@ int fkv__disk_read_record(struct fkv__hlog *l, uint64_t addr, uint8_t **buf,
 		int rc = read_wait(l, addr, *buf, len);
 		if (rc != FKV_OK)
 			return rc;
-		struct fkv__record *r = (struct fkv__record *)*buf;
-		uint64_t h =
-			atomic_load_explicit(&r->header, memory_order_relaxed);
-		uint64_t size = fkv__record_size(r->key_len, r->val_cap,
-						 (h & FKV__REC_EXPIRY) != 0);
-		if (h == 0 || size > room)
+		uint64_t size = record_size_at(l, addr, *buf);
+		if (size == 0)
 			return FKV_CORRUPTION;
 		if (size <= len)
 			return FKV_OK;
