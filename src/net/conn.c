@@ -363,25 +363,24 @@ static void on_io_done(void *ctx, void *token)
 		close_client(c);
 		return;
 	}
-	rf_pending_cmd p = c->pending;
-	memset(&c->pending, 0, sizeof(c->pending));
-	if (p.argv != NULL) {
+	rf_pending_cmd *p = &c->pending;
+	if (p->argv != NULL) {
 		/* A command that keeps going pending (it reads more records
 		 * than the read cache keeps until its next run) waits in place
-		 * from its third run on, so that it always finishes. */
-		if (p.rounds >= 1)
+		 * from its third run on, so that it always finishes.  The copy
+		 * stays kept while it runs (run_command keeps only a first
+		 * one). */
+		if (p->rounds >= 1)
 			c->flags |= CLIENT_NO_PENDING;
-		bool done = run_command(c, p.argc, (const char **)p.argv,
-					p.argv_len);
+		bool done = run_command(c, p->argc, (const char **)p->argv,
+					p->argv_len);
 		c->flags &= ~CLIENT_NO_PENDING;
 		if (!done) {
 			/* Pending again (a longer chain, or evicted). */
-			pending_free(&c->pending);
-			c->pending = p;
-			c->pending.rounds++;
+			p->rounds++;
 			return;
 		}
-		pending_free(&p);
+		pending_free(p);
 	}
 	/* (Without a copy of the command, its error reply is already out.) */
 	process_input(c);
