@@ -71,34 +71,6 @@ uint32_t fkv__crc32c(uint32_t crc, const void *p, size_t n)
 
 /* ---- The header -------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Writes all of buf; returns 0 or -1 (errno set). */
 static int write_all(int fd, const void *buf, size_t n)
 {
@@ -115,7 +87,7 @@ static int write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-static int fsync_dir(const char *dir)
+int fkv__fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -127,41 +99,106 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
-int fkv__durable_write(const char *dir, const char *name, uint32_t magic,
-		       uint32_t version, const void *payload, size_t len)
+static void make_header(uint8_t *h, uint32_t magic, uint32_t version,
+			uint64_t len, uint32_t crc)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-		    (int)sizeof(path) ||
-	    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >=
-		    (int)sizeof(tmp)) {
+	memset(h, 0, FKV__DURABLE_HEADER);
+	fkv__put32(h, magic);
+	fkv__put32(h + 4, version);
+	fkv__put64(h + 8, len);
+	fkv__put32(h + 16, crc);
+	fkv__put32(h + 24, fkv__crc32c(0, h, 24));
+}
+
+int fkv__durable_open(struct fkv__durable_out *o, const char *dir,
+		      const char *name, uint32_t magic, uint32_t version)
+{
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	if (snprintf(o->path, sizeof(o->path), "%s/%s", dir, name) >=
+		    (int)sizeof(o->path) ||
+	    snprintf(o->tmp, sizeof(o->tmp), "%s/%s.tmp", dir, name) >=
+		    (int)sizeof(o->tmp) ||
+	    snprintf(o->dir, sizeof(o->dir), "%s", dir) >=
+		    (int)sizeof(o->dir)) {
 		errno = ENAMETOOLONG;
 		return FKV_IO_ERROR;
 	}
+	o->magic = magic;
+	o->version = version;
+	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o->fd < 0)
+		return FKV_IO_ERROR;
+	/* A placeholder header (checksums wrong until commit rewrites it). */
 	uint8_t h[FKV__DURABLE_HEADER] = {0};
-	put32(h, magic);
-	put32(h + 4, version);
-	put64(h + 8, len);
-	put32(h + 16, fkv__crc32c(0, payload, len));
-	put32(h + 24, fkv__crc32c(0, h, 24));
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
+	if (write_all(o->fd, h, sizeof(h)) != 0) {
+		fkv__durable_abort(o);
 		return FKV_IO_ERROR;
-	if (write_all(fd, h, sizeof(h)) != 0 ||
-	    write_all(fd, payload, len) != 0 || fsync(fd) != 0) {
+	}
+	return FKV_OK;
+}
+
+int fkv__durable_append(struct fkv__durable_out *o, const void *p, size_t n)
+{
+	if (o->fd < 0)
+		return FKV_IO_ERROR;
+	if (write_all(o->fd, p, n) != 0) {
+		fkv__durable_abort(o);
+		return FKV_IO_ERROR;
+	}
+	o->crc = fkv__crc32c(o->crc, p, n);
+	o->len += n;
+	return FKV_OK;
+}
+
+void fkv__durable_abort(struct fkv__durable_out *o)
+{
+	if (o->fd < 0)
+		return;
+	int saved = errno;
+	close(o->fd);
+	unlink(o->tmp);
+	o->fd = -1;
+	errno = saved;
+}
+
+int fkv__durable_commit(struct fkv__durable_out *o)
+{
+	if (o->fd < 0)
+		return FKV_IO_ERROR;
+	uint8_t h[FKV__DURABLE_HEADER];
+	make_header(h, o->magic, o->version, o->len, o->crc);
+	ssize_t w;
+	do
+		w = pwrite(o->fd, h, sizeof(h), 0);
+	while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)sizeof(h) || fsync(o->fd) != 0) {
+		if (w >= 0 && w != (ssize_t)sizeof(h))
+			errno = EIO;
+		fkv__durable_abort(o);
+		return FKV_IO_ERROR;
+	}
+	int fd = o->fd;
+	o->fd = -1;
+	if (close(fd) != 0 || rename(o->tmp, o->path) != 0) {
 		int saved = errno;
-		close(fd);
-		unlink(tmp);
+		unlink(o->tmp);
 		errno = saved;
 		return FKV_IO_ERROR;
 	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		int saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return FKV_IO_ERROR;
-	}
-	return fsync_dir(dir) == 0 ? FKV_OK : FKV_IO_ERROR;
+	return fkv__fsync_dir(o->dir) == 0 ? FKV_OK : FKV_IO_ERROR;
+}
+
+int fkv__durable_write(const char *dir, const char *name, uint32_t magic,
+		       uint32_t version, const void *payload, size_t len)
+{
+	struct fkv__durable_out o;
+	int rc = fkv__durable_open(&o, dir, name, magic, version);
+	if (rc == FKV_OK)
+		rc = fkv__durable_append(&o, payload, len);
+	if (rc == FKV_OK)
+		rc = fkv__durable_commit(&o);
+	return rc;
 }
 
 /* ---- Reading ----------------------------------------------------------- */
@@ -216,24 +253,24 @@ int fkv__durable_read(const char *path, uint32_t magic, uint32_t version,
 			     (unsigned long long)got, FKV__DURABLE_HEADER);
 		goto out;
 	}
-	if (get32(h) != magic) {
+	if (fkv__get32(h) != magic) {
 		rc = corrupt(why, why_len, "bad magic %#llx, expected %#llx",
-			     get32(h), magic);
+			     fkv__get32(h), magic);
 		goto out;
 	}
-	if (get32(h + 24) != fkv__crc32c(0, h, 24)) {
+	if (fkv__get32(h + 24) != fkv__crc32c(0, h, 24)) {
 		rc = corrupt(why, why_len,
 			     "header checksum mismatch (%#llx, computed %#llx)",
-			     get32(h + 24), fkv__crc32c(0, h, 24));
+			     fkv__get32(h + 24), fkv__crc32c(0, h, 24));
 		goto out;
 	}
-	if (get32(h + 4) != version) {
+	if (fkv__get32(h + 4) != version) {
 		rc = corrupt(why, why_len,
 			     "format version %llu, this build reads %llu",
-			     get32(h + 4), version);
+			     fkv__get32(h + 4), version);
 		goto out;
 	}
-	uint64_t n = get64(h + 8);
+	uint64_t n = fkv__get64(h + 8);
 	uint64_t have = (uint64_t)st.st_size - FKV__DURABLE_HEADER;
 	if (n != have) {
 		rc = corrupt(why, why_len,
@@ -259,11 +296,11 @@ int fkv__durable_read(const char *path, uint32_t magic, uint32_t version,
 			goto out;
 		}
 	}
-	if (get32(h + 16) != fkv__crc32c(0, buf, n)) {
+	if (fkv__get32(h + 16) != fkv__crc32c(0, buf, n)) {
 		rc = corrupt(why, why_len,
 			     "payload checksum mismatch (%#llx, computed "
 			     "%#llx)",
-			     get32(h + 16), fkv__crc32c(0, buf, n));
+			     fkv__get32(h + 16), fkv__crc32c(0, buf, n));
 		goto out;
 	}
 	*payload = buf;

@@ -222,11 +222,8 @@ static uint64_t page_room(const struct fkv__hlog *l, uint64_t addr)
 	return l->page_size - fkv__addr_offset(addr, l->page_bits);
 }
 
-/* The size of the record at the start of buf, read from addr; 0 when its
- * header cannot be a record's (zeros, past its page, a value longer than
- * its room): corruption. */
-static uint64_t record_size_at(const struct fkv__hlog *l, uint64_t addr,
-			       const uint8_t *buf)
+uint64_t fkv__record_size_at(const struct fkv__hlog *l, uint64_t addr,
+			     const uint8_t *buf)
 {
 	const struct fkv__record *r = (const struct fkv__record *)buf;
 	uint64_t h = fkv__rec_header(r);
@@ -248,7 +245,7 @@ static void finish(struct fkv__fetch *e, int state, int error)
 	 * budget counts what it holds. */
 	if (state == FOUND) {
 		uint32_t size =
-			(uint32_t)record_size_at(c->log, e->addr, e->buf);
+			(uint32_t)fkv__record_size_at(c->log, e->addr, e->buf);
 		uint8_t *b = size < e->buf_len ? realloc(e->buf, size) : NULL;
 		if (b != NULL) {
 			e->buf = b;
@@ -312,7 +309,7 @@ static int examine(struct fkv__fetch *e, int status, uint32_t *len, int *error)
 						     : FKV_IO_ERROR;
 		return FAILED;
 	}
-	uint64_t size = record_size_at(l, e->addr, e->buf);
+	uint64_t size = fkv__record_size_at(l, e->addr, e->buf);
 	if (size == 0)
 		return FAILED;
 	struct fkv__record *r = (struct fkv__record *)e->buf;
@@ -602,7 +599,7 @@ int fkv__disk_read_record(struct fkv__hlog *l, uint64_t addr, uint8_t **buf,
 		int rc = read_wait(l, addr, *buf, len);
 		if (rc != FKV_OK)
 			return rc;
-		uint64_t size = record_size_at(l, addr, *buf);
+		uint64_t size = fkv__record_size_at(l, addr, *buf);
 		if (size == 0)
 			return FKV_CORRUPTION;
 		if (size <= len)

@@ -84,6 +84,12 @@ void fkv__cache_prefetch(struct fkv__cache *c, uint64_t addr, uint64_t hash,
 int fkv__disk_read_record(struct fkv__hlog *l, uint64_t addr, uint8_t **buf,
 			  uint32_t *cap);
 
+/* The size of the record at the start of buf, read from addr; 0 when its
+ * header cannot be a record's (zeros, past its page, a value longer than
+ * its room): corruption. */
+uint64_t fkv__record_size_at(const struct fkv__hlog *l, uint64_t addr,
+			     const uint8_t *buf);
+
 /* Counts for statistics. */
 void fkv__cache_stats(struct fkv__cache *c, uint64_t *bytes, uint64_t *entries);
 

@@ -84,6 +84,20 @@ typedef struct fkv_config {
 	 * 0 keeps only a small buffer that hands records to pending
 	 * operations. */
 	uint64_t read_cache_size;
+
+	/* Checkpoints (store mode only).  The folder that holds them (the
+	 * store keeps a copy of the string), or NULL for none. */
+	const char *checkpoint_dir;
+	/* At open, recover the newest checkpoint in checkpoint_dir whose
+	 * files all verify (the device must hold the same log). */
+	bool recover;
+	/* Checkpoints kept on disk (older ones are deleted); at least 1. */
+	uint32_t checkpoint_keep;
+	/* Receives the engine's log lines (recovery progress, checkpoints
+	 * skipped and why), from whichever thread is working; may be NULL.
+	 * level: 0 notice, 1 warning. */
+	void (*log)(void *ctx, int level, const char *msg);
+	void *log_ctx;
 } fkv_config;
 
 /* Fills *cfg with the defaults: 1 Mi buckets (64 MiB of index), 1 GiB of log
@@ -285,6 +299,72 @@ int fkv_clear(fkv_session *s);
  * Returns FKV_OK, FKV_ABORTED (a growth is already running) or
  * FKV_OUT_OF_MEMORY. */
 int fkv_grow_index(fkv_session *s, bool wait);
+
+/* ---- Checkpoints (CPR) -------------------------------------------------
+ *
+ * A checkpoint is taken while every session keeps working: no pause, no
+ * fork.  It holds, for every session, exactly the operations it completed
+ * before its CPR point (the moment it moved to the next version, at one of
+ * its refreshes) and none after.  It writes, under
+ * checkpoint_dir/ckpt-<version>/, the hash index (fuzzy) and a metadata
+ * file, after the log has been flushed to the device up to the
+ * checkpoint's final address; it counts once the metadata is durable.
+ * Every file has a magic number, a format version, lengths and CRC32C
+ * checksums.  Sessions must keep refreshing (or be suspended) for a
+ * checkpoint to make progress.  cpr.h describes the phases. */
+
+typedef struct fkv_checkpoint_info {
+	int status;		/* FKV_OK, or why it failed */
+	uint64_t version;	/* the checkpoint's version */
+	uint64_t final_address; /* the log it holds ends here */
+	uint64_t index_bytes;	/* size of its index file */
+	uint64_t log_bytes;	/* log it needs: final address - begin */
+	int64_t started_ms, finished_ms; /* Unix ms */
+	char error[192];		 /* when status != FKV_OK */
+} fkv_checkpoint_info;
+
+/* Called once when a checkpoint ends, on the checkpoint's own thread. */
+typedef void (*fkv_checkpoint_cb)(void *ctx, const fkv_checkpoint_info *info);
+
+/* Starts a checkpoint on a thread of its own and returns at once.  cb
+ * (may be NULL) is called when it ends.  Returns FKV_OK, FKV_ABORTED (one
+ * is already running), FKV_INVALID (no device or no checkpoint_dir) or
+ * FKV_OUT_OF_MEMORY.  Any thread; the caller's session, if any, must keep
+ * refreshing or be suspended while it waits. */
+int fkv_checkpoint_start(fkv_store *st, fkv_checkpoint_cb cb, void *ctx);
+
+/* Waits for the running checkpoint (if any) to end and fills *out (may be
+ * NULL) with the last one's result.  Returns its status, or FKV_NOT_FOUND
+ * when no checkpoint ever ran.  The caller must hold no protected session. */
+int fkv_checkpoint_wait(fkv_store *st, fkv_checkpoint_info *out);
+
+/* True while a checkpoint runs. */
+bool fkv_checkpoint_running(fkv_store *st);
+
+/* The current checkpoint phase and version (cpr.h), for statistics. */
+void fkv_checkpoint_state(fkv_store *st, unsigned *phase, uint64_t *version);
+
+/* What recovery at open found. */
+typedef struct fkv_recovery_info {
+	bool recovered;		  /* a checkpoint was loaded */
+	uint64_t version;	  /* its version */
+	uint64_t final_address;	  /* the log resumes here */
+	uint64_t replayed_bytes;  /* log replayed after the index checkpoint */
+	uint64_t records_dropped; /* records after the CPR points, dropped */
+	uint32_t skipped;	  /* newer checkpoints that failed to verify */
+	double seconds;
+} fkv_recovery_info;
+
+void fkv_recovery_result(fkv_store *st, fkv_recovery_info *out);
+
+/* A session's identity (unique within one open store) and, after a
+ * recovery, the number of operations that session of the crashed run had
+ * completed at its CPR point: the recovered state holds exactly its first
+ * *serial completed operations (reads, upserts, RMWs and deletes that did
+ * not answer FKV_PENDING).  Returns FKV_OK or FKV_NOT_FOUND (the session
+ * was not running at that checkpoint). */
+uint64_t fkv_session_id(const fkv_session *s);
+int fkv_recovered_serial(fkv_store *st, uint64_t session_id, uint64_t *serial);
 
 /* ---- Statistics ------------------------------------------------------- */
 

@@ -375,3 +375,39 @@ int fkv__hlog_alloc(struct fkv__hlog *l, uint64_t size, uint64_t *addr)
 			return rc;
 	}
 }
+
+int fkv__hlog_seal(struct fkv__hlog *l, uint64_t *final)
+{
+	for (;;) {
+		uint64_t w = atomic_load_explicit(&l->tail_word,
+						  memory_order_acquire);
+		uint64_t page = w >> 32;
+		if ((w & OFFSET_MASK) == 0) {
+			*final = fkv__addr_make(page, 0, l->page_bits);
+			return FKV_OK;
+		}
+		uint64_t addr;
+		int rc = open_next_page(l, page, 0, &addr);
+		if (rc == 0) {
+			*final = addr;
+			return FKV_OK;
+		}
+		if (rc == FKV__LOG_RETRY + 1)
+			return FKV__LOG_RETRY;
+		if (rc < 0)
+			return rc;
+	}
+}
+
+void fkv__hlog_restore(struct fkv__hlog *l, uint64_t begin, uint64_t tail)
+{
+	uint64_t page = fkv__addr_page(tail, l->page_bits);
+	atomic_store(&l->tail_word, page << 32);
+	atomic_store(&l->begin, begin);
+	atomic_store(&l->read_only, tail);
+	atomic_store(&l->safe_read_only, tail);
+	atomic_store(&l->head, tail);
+	atomic_store(&l->safe_head, tail);
+	atomic_store(&l->flushed_until, tail);
+	l->flush_next = page;
+}

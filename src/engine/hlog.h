@@ -131,6 +131,17 @@ int fkv__hlog_shift_read_only(struct fkv__hlog *l, uint64_t addr);
  * boundary allow (store and cache modes).  Any thread. */
 void fkv__hlog_shift_head(struct fkv__hlog *l);
 
+/* Closes the tail page early so that the log ends on a page boundary (a
+ * fold-over checkpoint's final address): the next allocation opens a new
+ * page.  Sets *final to the new tail (unchanged if already on a page
+ * boundary).  Returns 0, FKV__LOG_RETRY (no free frame yet: let the
+ * epoch move and retry), or an allocation error. */
+int fkv__hlog_seal(struct fkv__hlog *l, uint64_t *final);
+
+/* Recovery, before any session: the log holds [begin, tail) on the
+ * device only; tail is page aligned and allocation resumes there. */
+void fkv__hlog_restore(struct fkv__hlog *l, uint64_t begin, uint64_t tail);
+
 /* The store is closing (no session is left): from now on no flush is
  * submitted and the head stays, so that the writes still in flight can
  * complete (dev_close) without starting epoch work on a dying store. */

@@ -458,3 +458,41 @@ bool fkv__index_grow_help(struct fkv__index *ix, uint64_t max_chunks)
 	s = atomic_load_explicit(&ix->state, memory_order_acquire);
 	return (s >> 1) != FKV__GROW_REST;
 }
+
+int fkv__index_restore(struct fkv__table *t, uint64_t b, uint64_t entry)
+{
+	uint16_t tag = fkv__entry_tag(entry);
+	uint64_t addr = fkv__entry_addr(entry);
+	struct fkv__bucket *bk = &t->buckets[b & t->mask];
+	_Atomic uint64_t *free_slot = NULL;
+	for (;;) {
+		for (int i = 0; i < FKV__BUCKET_ENTRIES; i++) {
+			uint64_t e = atomic_load_explicit(&bk->entries[i],
+							  memory_order_relaxed);
+			if (e == 0) {
+				if (free_slot == NULL)
+					free_slot = &bk->entries[i];
+				continue;
+			}
+			if (fkv__entry_tag(e) != tag)
+				continue;
+			if (fkv__entry_addr(e) < addr)
+				atomic_store_explicit(
+					&bk->entries[i],
+					fkv__entry_make(tag, addr),
+					memory_order_relaxed);
+			return 0;
+		}
+		uint64_t o = atomic_load_explicit(&bk->overflow,
+						  memory_order_relaxed);
+		if (o == 0)
+			break;
+		bk = fkv__index_ovf_bucket(t, o);
+	}
+	if (free_slot != NULL) {
+		atomic_store_explicit(free_slot, fkv__entry_make(tag, addr),
+				      memory_order_relaxed);
+		return 1;
+	}
+	return put_entry(t, b & t->mask, tag, addr) ? 1 : FKV_OUT_OF_MEMORY;
+}

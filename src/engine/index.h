@@ -141,6 +141,11 @@ _Atomic uint64_t *fkv__index_find(struct fkv__table *t, uint64_t hash,
 _Atomic uint64_t *fkv__index_find_or_create(struct fkv__table *t, uint64_t hash,
 					    uint64_t *entry, bool *created);
 
+/* Recovery, single-threaded: puts `entry` (tag | address) into bucket b,
+ * or, if b already has an entry with its tag, keeps the higher address.
+ * Returns 1 (a new entry), 0 (merged) or FKV_OUT_OF_MEMORY. */
+int fkv__index_restore(struct fkv__table *t, uint64_t b, uint64_t entry);
+
 /* The overflow bucket behind a bucket's overflow word. */
 struct fkv__bucket *fkv__index_ovf_bucket(struct fkv__table *t, uint64_t ref);
 

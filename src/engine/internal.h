@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "ckpt_files.h"
+#include "cpr.h"
 #include "epoch.h"
 #include "fetch.h"
 #include "fkv.h"
@@ -60,7 +62,51 @@ struct fkv_store {
 	fkv_session *sessions;
 	uint64_t retired[FKV__ST_COUNT]; /* counters of stopped sessions */
 	_Atomic uint64_t nsessions;
+	_Atomic uint64_t next_session_id;
+
+	/* Checkpoints (checkpoint.c). */
+	struct fkv__cpr cpr;
+	char *ckpt_dir;		   /* a copy of cfg.checkpoint_dir, or NULL */
+	pthread_mutex_t ckpt_lock; /* guards the fields below */
+	pthread_cond_t ckpt_done;
+	bool ckpt_running, ckpt_joinable, ckpt_ever;
+	pthread_t ckpt_thread;
+	fkv_checkpoint_cb ckpt_cb;
+	void *ckpt_ctx;
+	fkv_checkpoint_info ckpt_last;
+
+	/* Recovery (recover.c): the result and the crashed run's CPR
+	 * points, pairs of (session id, serial). */
+	fkv_recovery_info recovered;
+	uint64_t *recovered_points;
+	size_t nrecovered_points;
+	/* The checkpoint chosen at open, verified, waiting to be loaded. */
+	struct fkv__ckpt_meta *rec_meta;
+	void *rec_index;
+	size_t rec_index_len;
 };
+
+/* Logs a line through cfg.log (printf-style). */
+void fkv__log(fkv_store *st, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Recovers st from its checkpoint folder (store open, before any session).
+ * Returns FKV_OK (also when there was nothing to recover) or an error. */
+int fkv__recover(fkv_store *st);
+
+/* Store open, before the log and the index exist: picks the newest
+ * checkpoint whose files all verify (logging and setting aside those that
+ * do not), keeps it for fkv__recover, and sets the page size and index
+ * size the store must have to load it (left as they are when there is
+ * none).  Returns FKV_OK or FKV_OUT_OF_MEMORY. */
+int fkv__recover_choose(fkv_store *st, unsigned *page_bits,
+			uint64_t *index_buckets);
+
+/* Frees what fkv__recover_choose kept (also after a failed open). */
+void fkv__recover_forget(fkv_store *st);
+
+/* Waits for a running checkpoint thread and joins it (store close). */
+void fkv__checkpoint_join(fkv_store *st);
 
 /* Owned by one thread; other threads only read `stats` (relaxed). */
 struct fkv_session {
@@ -70,6 +116,13 @@ struct fkv_session {
 	uint32_t grow_checks;	  /* refreshes that saw a crowded index */
 	int64_t now_ms;		  /* the session's clock, set at refresh */
 	fkv_session *next, *prev; /* store->sessions, under sessions_lock */
+	uint64_t id;		  /* fkv_session_id */
+	uint64_t version;	  /* checkpoint version (cpr.h) */
+	/* Completed operations; the owner stores them with release order so
+	 * that the checkpoint thread reads them consistently with cpr_*. */
+	_Atomic uint64_t serial;
+	_Atomic uint64_t cpr_point;   /* serial when it left cpr_version - 1 */
+	_Atomic uint64_t cpr_version; /* the version it last moved to */
 	/* Optimistic reads copy values of up to FKV__SCRATCH bytes here. */
 	uint8_t scratch[FKV__SCRATCH] __attribute__((aligned(8)));
 	_Atomic uint64_t stats[FKV__ST_COUNT];
@@ -100,6 +153,22 @@ static inline void fkv__stat_inc(fkv_session *s, int k)
 		atomic_load_explicit(&s->stats[k], memory_order_relaxed) + 1,
 		memory_order_relaxed);
 }
+
+/* Counts a completed operation (not a pending one) for the CPR point. */
+static inline int fkv__op_end(fkv_session *s, int rc)
+{
+	if (rc != FKV_PENDING)
+		atomic_store_explicit(
+			&s->serial,
+			atomic_load_explicit(&s->serial, memory_order_relaxed) +
+				1,
+			memory_order_release);
+	return rc;
+}
+
+/* Moves the session to the checkpoint version of the state word (at its
+ * refresh, after protecting): notes its CPR point first. */
+void fkv__cpr_refresh(fkv_session *s);
 
 /* Counts an operation and refreshes every FKV_AUTO_REFRESH_OPS. */
 static inline void fkv__op_begin(fkv_session *s)

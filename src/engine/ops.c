@@ -158,8 +158,9 @@ static int new_record(fkv_session *s, const struct found *f, const void *key,
 	if (rc != FKV_OK)
 		return rc;
 	*rec = (struct fkv__record *)fkv__hlog_ptr(l, *addr);
-	fkv__rec_init(*rec, fkv__entry_addr(f->entry), flags, key, key_len,
-		      (uint32_t)val_cap, val_len, expire_ms);
+	fkv__rec_init_version(*rec, fkv__entry_addr(f->entry), s->version,
+			      flags, key, key_len, (uint32_t)val_cap, val_len,
+			      expire_ms);
 	return FKV_OK;
 }
 
@@ -200,6 +201,45 @@ static bool lock_if_shared(struct found *f, bool *locked)
 		return false;
 	}
 	*locked = true;
+	return true;
+}
+
+/* What the checkpoint rules (cpr.h) allow a write to do with the record
+ * it found: IN_PLACE (where the region allows it), COPY (the record is of
+ * the version a running checkpoint holds, and this session has moved on),
+ * or SHIFT (this session is still in the checkpoint's version and the
+ * record is newer: refresh, moving on, and start over). */
+enum { CPR_IN_PLACE, CPR_COPY, CPR_SHIFT };
+
+static int version_rule(fkv_session *s, const struct found *f)
+{
+	if (f->rec == NULL)
+		return CPR_IN_PLACE;
+	const struct fkv__cpr *c = &s->store->cpr;
+	uint64_t w = atomic_load_explicit(&((struct fkv__cpr *)c)->state,
+					  memory_order_acquire);
+	if (fkv__cpr_phase(w) < FKV__CPR_IN_PROGRESS)
+		return CPR_IN_PLACE;
+	bool fresh = fkv__cpr_is_new(c, w, f->addr, f->header);
+	if (s->version != fkv__cpr_version(w))
+		return fresh ? CPR_SHIFT : CPR_IN_PLACE;
+	return fresh ? CPR_IN_PLACE : CPR_COPY;
+}
+
+/* Applies version_rule after lock_if_shared.  Returns false (lock
+ * released, session refreshed) when the operation must start over;
+ * otherwise sets *in_place. */
+static bool check_version(fkv_session *s, struct found *f, bool locked,
+			  bool *in_place)
+{
+	int rule = version_rule(s, f);
+	if (rule == CPR_SHIFT) {
+		if (locked)
+			fkv__rec_unlock_excl(f->rec);
+		fkv_refresh(s);
+		return false;
+	}
+	*in_place = locked && rule == CPR_IN_PLACE && f->addr >= f->read_only;
 	return true;
 }
 
@@ -254,8 +294,8 @@ static void copy_to_tail(fkv_session *s, struct found *f, const void *key,
 		fkv__stat_inc(s, FKV__ST_COPIES_TO_TAIL);
 }
 
-int fkv_read(fkv_session *s, const void *key, uint32_t key_len, fkv_read_cb cb,
-	     void *ctx)
+static int read_op(fkv_session *s, const void *key, uint32_t key_len,
+		   fkv_read_cb cb, void *ctx)
 {
 	fkv__op_begin(s);
 	fkv__stat_inc(s, FKV__ST_READS);
@@ -297,7 +337,8 @@ int fkv_read(fkv_session *s, const void *key, uint32_t key_len, fkv_read_cb cb,
 	   fkv__rec_expire_ms(r, f.header));
 	if (shared)
 		fkv__rec_unlock_shared(r);
-	else if (s->store->cfg.copy_reads_to_tail)
+	else if (s->store->cfg.copy_reads_to_tail &&
+		 version_rule(s, &f) != CPR_SHIFT)
 		copy_to_tail(s, &f, key, key_len, len);
 hit:
 	fkv__stat_inc(s, FKV__ST_READ_HITS);
@@ -322,8 +363,8 @@ static int locate_for_write(fkv_session *s, struct found *f, const void *key,
 	return trace(s, f, key, key_len, disk);
 }
 
-int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
-	       const void *value, uint32_t value_len, int64_t expire_ms)
+static int upsert_op(fkv_session *s, const void *key, uint32_t key_len,
+		     const void *value, uint32_t value_len, int64_t expire_ms)
 {
 	if (!begin_write(s, FKV__ST_UPSERTS))
 		return FKV_PENDING;
@@ -336,12 +377,12 @@ int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 		int rc = locate_for_write(s, &f, key, key_len, false);
 		if (rc != FKV_OK)
 			return rc;
-		bool locked;
-		if (!lock_if_shared(&f, &locked))
+		bool locked, in_place;
+		if (!lock_if_shared(&f, &locked) ||
+		    !check_version(s, &f, locked, &in_place))
 			continue;
 		struct fkv__record *r = f.rec;
-		if (locked && f.addr >= f.read_only &&
-		    r->val_cap >= value_len &&
+		if (in_place && r->val_cap >= value_len &&
 		    (expire_ms == 0 || (f.header & FKV__REC_EXPIRY))) {
 			memcpy(fkv__rec_value(r, f.header), value, value_len);
 			atomic_store_explicit(&r->val_len, value_len,
@@ -374,8 +415,8 @@ int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
 	}
 }
 
-int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
-	    const fkv_rmw_ops *ops, void *ctx)
+static int rmw_op(fkv_session *s, const void *key, uint32_t key_len,
+		  const fkv_rmw_ops *ops, void *ctx)
 {
 	if (!begin_write(s, FKV__ST_RMWS))
 		return FKV_PENDING;
@@ -387,8 +428,9 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 		int rc = locate_for_write(s, &f, key, key_len, true);
 		if (rc != FKV_OK)
 			return rc;
-		bool locked;
-		if (!lock_if_shared(&f, &locked))
+		bool locked, in_place;
+		if (!lock_if_shared(&f, &locked) ||
+		    !check_version(s, &f, locked, &in_place))
 			continue;
 		struct fkv__record *r = f.rec;
 		const uint8_t *old = NULL;
@@ -400,8 +442,7 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 			old_len = atomic_load_explicit(&r->val_len,
 						       memory_order_relaxed);
 			expire_ms = fkv__rec_expire_ms(r, f.header);
-			if (locked && f.addr >= f.read_only &&
-			    ops->in_place != NULL) {
+			if (in_place && ops->in_place != NULL) {
 				uint32_t len = old_len;
 				int64_t *exp = (f.header & FKV__REC_EXPIRY)
 						       ? fkv__rec_expiry(r)
@@ -460,7 +501,7 @@ int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
 	}
 }
 
-int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
+static int delete_op(fkv_session *s, const void *key, uint32_t key_len)
 {
 	if (!begin_write(s, FKV__ST_DELETES))
 		return FKV_PENDING;
@@ -477,8 +518,9 @@ int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 		int rc = trace(s, &f, key, key_len, true);
 		if (rc != FKV_OK)
 			return rc;
-		bool locked;
-		if (!lock_if_shared(&f, &locked))
+		bool locked, in_place;
+		if (!lock_if_shared(&f, &locked) ||
+		    !check_version(s, &f, locked, &in_place))
 			continue;
 		struct fkv__record *r = f.rec;
 		if (r == NULL || (f.header & FKV__REC_TOMBSTONE)) {
@@ -489,7 +531,7 @@ int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 		/* An expired key is deleted too (so that it can be reclaimed),
 		 * but, as in Redis, it did not exist for the caller. */
 		int found = is_live(s, r, f.header) ? FKV_OK : FKV_NOT_FOUND;
-		if (locked && f.addr >= f.read_only) {
+		if (in_place) {
 			atomic_fetch_or_explicit(&r->header, FKV__REC_TOMBSTONE,
 						 memory_order_release);
 			fkv__rec_unlock_excl(r);
@@ -510,6 +552,31 @@ int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
 			return found;
 		}
 	}
+}
+
+/* The public operations count what they complete (fkv__op_end). */
+int fkv_read(fkv_session *s, const void *key, uint32_t key_len, fkv_read_cb cb,
+	     void *ctx)
+{
+	return fkv__op_end(s, read_op(s, key, key_len, cb, ctx));
+}
+
+int fkv_upsert(fkv_session *s, const void *key, uint32_t key_len,
+	       const void *value, uint32_t value_len, int64_t expire_ms)
+{
+	return fkv__op_end(
+		s, upsert_op(s, key, key_len, value, value_len, expire_ms));
+}
+
+int fkv_rmw(fkv_session *s, const void *key, uint32_t key_len,
+	    const fkv_rmw_ops *ops, void *ctx)
+{
+	return fkv__op_end(s, rmw_op(s, key, key_len, ops, ctx));
+}
+
+int fkv_delete(fkv_session *s, const void *key, uint32_t key_len)
+{
+	return fkv__op_end(s, delete_op(s, key, key_len));
 }
 
 void fkv_prefetch(fkv_session *s, const void *key, uint32_t key_len, int stage)

@@ -216,16 +216,19 @@ static inline bool fkv__rec_read_validate(struct fkv__record *r, uint32_t snap)
 	       0;
 }
 
-/* Fills a freshly allocated record (not yet visible to any other thread).
- * The value is left for the caller to write. */
-static inline void fkv__rec_init(struct fkv__record *r, uint64_t prev,
-				 uint64_t flags, const void *key,
-				 uint32_t key_len, uint32_t val_cap,
-				 uint32_t val_len, int64_t expire_ms)
+/* Fills a freshly allocated record (not yet visible to any other thread),
+ * written by a session in checkpoint version `version` (its low 12 bits
+ * are kept).  The value is left for the caller to write. */
+static inline void fkv__rec_init_version(struct fkv__record *r, uint64_t prev,
+					 uint64_t version, uint64_t flags,
+					 const void *key, uint32_t key_len,
+					 uint32_t val_cap, uint32_t val_len,
+					 int64_t expire_ms)
 {
 	if (expire_ms != 0)
 		flags |= FKV__REC_EXPIRY;
-	atomic_store_explicit(&r->header, fkv__hdr_make(prev, 0, flags),
+	atomic_store_explicit(&r->header,
+			      fkv__hdr_make(prev, (uint32_t)version, flags),
 			      memory_order_relaxed);
 	r->key_len = key_len;
 	r->val_cap = val_cap;
@@ -234,6 +237,16 @@ static inline void fkv__rec_init(struct fkv__record *r, uint64_t prev,
 	if (flags & FKV__REC_EXPIRY)
 		*fkv__rec_expiry(r) = expire_ms;
 	memcpy(fkv__rec_key(r, flags), key, key_len);
+}
+
+/* fkv__rec_init_version in version 0 (tests). */
+static inline void fkv__rec_init(struct fkv__record *r, uint64_t prev,
+				 uint64_t flags, const void *key,
+				 uint32_t key_len, uint32_t val_cap,
+				 uint32_t val_len, int64_t expire_ms)
+{
+	fkv__rec_init_version(r, prev, 0, flags, key, key_len, val_cap, val_len,
+			      expire_ms);
 }
 
 #endif

@@ -515,6 +515,9 @@ int fkv_clear(fkv_session *s)
 		fkv_refresh(s);
 		sched_yield();
 	}
+	/* A checkpoint under way cannot hold this (cpr.h): it fails. */
+	atomic_fetch_add_explicit(&s->store->cpr.clears, 1,
+				  memory_order_seq_cst);
 	fkv_refresh(s);
 	struct fkv__table *t = fkv__index_current(ix);
 	uint64_t n = 0;

@@ -88,19 +88,40 @@ int fkv_store_open(const fkv_config *cfg, fkv_store **out)
 		return FKV_OUT_OF_MEMORY;
 	memset(st, 0, sizeof(*st));
 	st->cfg = *cfg;
-	int rc = fkv__epoch_init(&st->epoch, cfg->max_sessions);
+	if (st->cfg.checkpoint_keep == 0)
+		st->cfg.checkpoint_keep = 1;
+	if (cfg->checkpoint_dir != NULL) {
+		st->ckpt_dir = strdup(cfg->checkpoint_dir);
+		if (st->ckpt_dir == NULL) {
+			free(st);
+			return FKV_OUT_OF_MEMORY;
+		}
+	}
+	st->cfg.checkpoint_dir = st->ckpt_dir;
+	pthread_mutex_init(&st->ckpt_lock, NULL);
+	pthread_cond_init(&st->ckpt_done, NULL);
+	/* A checkpoint fixes the log's page size and the index's size. */
+	unsigned page_bits = cfg->page_size_bits;
+	uint64_t buckets = cfg->index_buckets;
+	atomic_init(&st->cpr.state, fkv__cpr_make(FKV__CPR_REST, 1));
+	int rc = FKV_OK;
+	if (cfg->recover && cfg->device != NULL && st->ckpt_dir != NULL)
+		rc = fkv__recover_choose(st, &page_bits, &buckets);
 	if (rc != FKV_OK)
 		goto fail_store;
-	rc = fkv__hlog_init(&st->hlog, cfg->log_memory_size,
-			    cfg->page_size_bits, cfg->mutable_fraction,
-			    cfg->huge_pages, &st->epoch, cfg->device,
-			    cfg->evict);
+	st->cfg.page_size_bits = page_bits;
+	rc = fkv__epoch_init(&st->epoch, cfg->max_sessions);
+	if (rc != FKV_OK)
+		goto fail_store;
+	rc = fkv__hlog_init(&st->hlog, cfg->log_memory_size, page_bits,
+			    cfg->mutable_fraction, cfg->huge_pages, &st->epoch,
+			    cfg->device, cfg->evict);
 	if (rc != FKV_OK)
 		goto fail_epoch;
 	st->hlog.on_evict = count_evicted;
 	st->hlog.evict_ctx = st;
-	rc = fkv__index_init(&st->index, cfg->index_buckets, cfg->huge_pages,
-			     &st->hlog, &st->epoch);
+	rc = fkv__index_init(&st->index, buckets, cfg->huge_pages, &st->hlog,
+			     &st->epoch);
 	if (rc != FKV_OK)
 		goto fail_hlog;
 	rc = fkv__cache_init(&st->cache, &st->hlog, cfg->read_cache_size);
@@ -110,6 +131,17 @@ int fkv_store_open(const fkv_config *cfg, fkv_store **out)
 	if (cfg->device != NULL)
 		dev_share(cfg->device);
 	pthread_mutex_init(&st->sessions_lock, NULL);
+	if (cfg->recover && cfg->device != NULL && st->ckpt_dir != NULL) {
+		rc = fkv__recover(st);
+		if (rc != FKV_OK) {
+			/* The caller still owns the device on failure. */
+			fkv__hlog_close(&st->hlog);
+			dev_flush(cfg->device);
+			st->cfg.device = NULL;
+			fkv_store_close(st);
+			return rc;
+		}
+	}
 	*out = st;
 	return FKV_OK;
 
@@ -120,6 +152,10 @@ fail_hlog:
 fail_epoch:
 	fkv__epoch_destroy(&st->epoch);
 fail_store:
+	fkv__recover_forget(st);
+	pthread_mutex_destroy(&st->ckpt_lock);
+	pthread_cond_destroy(&st->ckpt_done);
+	free(st->ckpt_dir);
 	free(st);
 	return rc;
 }
@@ -128,6 +164,7 @@ void fkv_store_close(fkv_store *st)
 {
 	if (st == NULL)
 		return;
+	fkv__checkpoint_join(st);
 	/* No more flushes or head moves; the device finishes the writes and
 	 * reads in flight (their completions find the epoch still there),
 	 * then the deferred actions (a table to free, safe addresses) run. */
@@ -138,6 +175,11 @@ void fkv_store_close(fkv_store *st)
 	fkv__index_destroy(&st->index);
 	fkv__hlog_destroy(&st->hlog);
 	pthread_mutex_destroy(&st->sessions_lock);
+	pthread_mutex_destroy(&st->ckpt_lock);
+	pthread_cond_destroy(&st->ckpt_done);
+	fkv__recover_forget(st);
+	free(st->recovered_points);
+	free(st->ckpt_dir);
 	free(st);
 }
 
@@ -160,6 +202,10 @@ int fkv_session_start(fkv_store *st, fkv_session **out)
 	}
 	s->store = st;
 	s->efd = -1;
+	s->id = atomic_fetch_add_explicit(&st->next_session_id, 1,
+					  memory_order_relaxed) +
+		1;
+	s->version = UINT64_MAX; /* the first refresh sets it */
 	if (st->cfg.device != NULL) {
 		s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (s->efd < 0) {
@@ -308,6 +354,7 @@ void fkv_refresh(fkv_session *s)
 {
 	fkv_store *st = s->store;
 	fkv__epoch_protect(&st->epoch, s->slot);
+	fkv__cpr_refresh(s);
 	s->ops = 0;
 	s->now_ms = wall_ms();
 	struct fkv__index *ix = &st->index;
@@ -327,6 +374,25 @@ void fkv_refresh(fkv_session *s)
 		    created_entries(st) > t->size)
 			(void)fkv__index_grow_start(ix);
 	}
+}
+
+void fkv__cpr_refresh(fkv_session *s)
+{
+	uint64_t v = fkv__cpr_version(atomic_load_explicit(
+		&s->store->cpr.state, memory_order_acquire));
+	if (s->version == v)
+		return;
+	atomic_store_explicit(
+		&s->cpr_point,
+		atomic_load_explicit(&s->serial, memory_order_relaxed),
+		memory_order_relaxed);
+	atomic_store_explicit(&s->cpr_version, v, memory_order_release);
+	s->version = v;
+}
+
+uint64_t fkv_session_id(const fkv_session *s)
+{
+	return s->id;
 }
 
 int fkv_grow_index(fkv_session *s, bool wait)

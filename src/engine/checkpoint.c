@@ -1,0 +1,483 @@
+/*
+ * checkpoint.c - taking a CPR checkpoint on a thread of its own: the
+ * phases of cpr.h, the index file, the fold-over of the log, the metadata
+ * and the retention of old checkpoints.  ckpt_files.h describes the files.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt_files.h"
+#include "device.h"
+#include "durable.h"
+#include "internal.h"
+
+uint64_t fkv__cpr_next(uint64_t state)
+{
+	uint64_t v = fkv__cpr_version(state);
+	switch (fkv__cpr_phase(state)) {
+	case FKV__CPR_REST:
+		return fkv__cpr_make(FKV__CPR_INDEX, v);
+	case FKV__CPR_INDEX:
+		return fkv__cpr_make(FKV__CPR_PREPARE, v);
+	case FKV__CPR_PREPARE:
+		return fkv__cpr_make(FKV__CPR_IN_PROGRESS, v + 1);
+	case FKV__CPR_IN_PROGRESS:
+		return fkv__cpr_make(FKV__CPR_WAIT_PENDING, v);
+	case FKV__CPR_WAIT_PENDING:
+		return fkv__cpr_make(FKV__CPR_WAIT_FLUSH, v);
+	case FKV__CPR_WAIT_FLUSH:
+		return fkv__cpr_make(FKV__CPR_PERSIST, v);
+	default:
+		return fkv__cpr_make(FKV__CPR_REST, v);
+	}
+}
+
+uint64_t fkv__cpr_abort(uint64_t state)
+{
+	return fkv__cpr_make(FKV__CPR_REST, fkv__cpr_version(state));
+}
+
+const char *fkv__cpr_phase_name(unsigned phase)
+{
+	static const char *const names[] = {
+		"rest",		"index",      "prepare", "in-progress",
+		"wait-pending", "wait-flush", "persist",
+	};
+	return phase < sizeof(names) / sizeof(names[0]) ? names[phase]
+							: "unknown";
+}
+
+void fkv__log(fkv_store *st, int level, const char *fmt, ...)
+{
+	if (st->cfg.log == NULL)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	st->cfg.log(st->cfg.log_ctx, level, msg);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap(void)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 200000};
+	nanosleep(&ts, NULL);
+}
+
+/* ---- One checkpoint ---------------------------------------------------- */
+
+struct run {
+	fkv_store *st;
+	int slot; /* this thread's epoch entry (to help an index growth) */
+	char folder[PATH_MAX];
+	fkv_checkpoint_info *info;
+	struct fkv__ckpt_meta meta;
+};
+
+static int fail(struct run *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct run *r, int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->info->error, sizeof(r->info->error), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+static void set_state(fkv_store *st, uint64_t state)
+{
+	atomic_store_explicit(&st->cpr.state, state, memory_order_seq_cst);
+}
+
+static void advance(fkv_store *st)
+{
+	set_state(st, fkv__cpr_next(atomic_load(&st->cpr.state)));
+}
+
+static void flag_done(void *ctx)
+{
+	atomic_store_explicit((_Atomic bool *)ctx, true, memory_order_release);
+}
+
+/* Returns once every session protected now has refreshed (or left):
+ * each has then seen every change made before the call. */
+static void wait_epoch(fkv_store *st)
+{
+	_Atomic bool done = false;
+	fkv__epoch_bump(&st->epoch, flag_done, (void *)&done);
+	while (!atomic_load_explicit(&done, memory_order_acquire)) {
+		nap();
+		fkv__epoch_drain(&st->epoch);
+	}
+}
+
+/* Takes the index's growth flag (as fkv_clear does), helping a running
+ * growth to its end first. */
+static void hold_growth(struct run *r)
+{
+	struct fkv__index *ix = &r->st->index;
+	for (;;) {
+		uint32_t idle = 0;
+		if (atomic_compare_exchange_strong_explicit(
+			    &ix->grow_busy, &idle, 1, memory_order_acq_rel,
+			    memory_order_relaxed))
+			return;
+		fkv__epoch_protect(&r->st->epoch, r->slot);
+		fkv__index_grow_help(ix, UINT64_MAX);
+		fkv__epoch_unprotect(&r->st->epoch, r->slot);
+		nap();
+	}
+}
+
+/* Writes the current table's entries, bucket by bucket (fuzzy: writers
+ * go on meanwhile; recovery repairs from the log after r->meta.start). */
+static int write_index(struct run *r)
+{
+	fkv_store *st = r->st;
+	struct fkv__table *t = fkv__index_current(&st->index);
+	struct fkv__durable_out out;
+	if (fkv__durable_open(&out, r->folder, FKV__CKPT_INDEX_FILE,
+			      FKV__CKPT_INDEX_MAGIC,
+			      FKV__CKPT_FORMAT) != FKV_OK)
+		return fail(r, FKV_IO_ERROR, "cannot create %s/%s: %s",
+			    r->folder, FKV__CKPT_INDEX_FILE, strerror(errno));
+	size_t cap = 1 << 20, n = 0;
+	uint8_t *buf = malloc(cap);
+	if (buf == NULL) {
+		fkv__durable_abort(&out);
+		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
+	}
+	fkv__put64(buf, t->size);
+	n = 8;
+	int rc = FKV_OK;
+	uint64_t entries[FKV__CKPT_MAX_RUN];
+	for (uint64_t b = 0; b < t->size && rc == FKV_OK; b++) {
+		uint32_t k = 0;
+		struct fkv__bucket *bk = &t->buckets[b];
+		for (;;) {
+			for (int i = 0; i < FKV__BUCKET_ENTRIES; i++) {
+				uint64_t e = atomic_load_explicit(
+					&bk->entries[i], memory_order_acquire);
+				if (e == 0 || (e & FKV__ENTRY_TENTATIVE))
+					continue;
+				if (k == FKV__CKPT_MAX_RUN)
+					break;
+				entries[k++] = e;
+			}
+			uint64_t o = atomic_load_explicit(&bk->overflow,
+							  memory_order_acquire);
+			if (o == 0 || k == FKV__CKPT_MAX_RUN)
+				break;
+			bk = fkv__index_ovf_bucket(t, o);
+		}
+		if (n + 4 + 8 * (size_t)k > cap) {
+			rc = fkv__durable_append(&out, buf, n);
+			n = 0;
+		}
+		fkv__put32(buf + n, k);
+		n += 4;
+		for (uint32_t i = 0; i < k; i++, n += 8)
+			fkv__put64(buf + n, entries[i]);
+	}
+	if (rc == FKV_OK)
+		rc = fkv__durable_append(&out, buf, n);
+	free(buf);
+	r->meta.index_len = out.len;
+	r->meta.index_crc = out.crc;
+	r->meta.index_buckets = t->size;
+	if (rc == FKV_OK)
+		rc = fkv__durable_commit(&out);
+	if (rc != FKV_OK)
+		return fail(r, FKV_IO_ERROR, "cannot write %s/%s: %s",
+			    r->folder, FKV__CKPT_INDEX_FILE, strerror(errno));
+	r->info->index_bytes = out.len + FKV__DURABLE_HEADER;
+	return FKV_OK;
+}
+
+/* Fold-over: seals the log at its tail and flushes it up to there. */
+static int fold_over(struct run *r)
+{
+	fkv_store *st = r->st;
+	struct fkv__hlog *l = &st->hlog;
+	uint64_t final;
+	for (;;) {
+		int rc = fkv__hlog_seal(l, &final);
+		if (rc == FKV_OK)
+			break;
+		if (rc != FKV__LOG_RETRY)
+			return fail(r, rc, "cannot seal the log: %s",
+				    fkv_strerror(rc));
+		nap();
+		fkv__epoch_drain(&st->epoch);
+	}
+	r->meta.final = final;
+	/* Every record below final becomes read-only; the flush follows
+	 * one epoch later (hlog.c), once no operation can write them. */
+	if (fkv__hlog_shift_read_only(l, final) != FKV_OK)
+		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
+	while (fkv__hlog_load(&l->flushed_until) < final) {
+		int err = atomic_load(&l->flush_error);
+		if (err != 0)
+			return fail(r, FKV_IO_ERROR,
+				    "flushing the log failed: %s",
+				    dev_strerror(err));
+		nap();
+		fkv__epoch_drain(&st->epoch);
+	}
+	int rc = dev_flush(st->cfg.device);
+	if (rc != 0)
+		return fail(r, FKV_IO_ERROR, "syncing the log failed: %s",
+			    dev_strerror(rc));
+	return FKV_OK;
+}
+
+/* The sessions' CPR points: how many operations each completed in the
+ * checkpoint's version.  Every live session has moved on by now, or is
+ * suspended and will move before its next operation. */
+static int collect_points(struct run *r)
+{
+	fkv_store *st = r->st;
+	uint64_t next = fkv__cpr_version(atomic_load(&st->cpr.state));
+	pthread_mutex_lock(&st->sessions_lock);
+	size_t n = 0;
+	for (fkv_session *s = st->sessions; s != NULL; s = s->next)
+		n++;
+	uint64_t *pts = calloc(n ? 2 * n : 1, sizeof(*pts));
+	if (pts == NULL) {
+		pthread_mutex_unlock(&st->sessions_lock);
+		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
+	}
+	size_t i = 0;
+	for (fkv_session *s = st->sessions; s != NULL; s = s->next, i++) {
+		/* serial first: if it already counts operations of the next
+		 * version, cpr_version shows the move (fkv__op_end stores
+		 * with release order after fkv__cpr_refresh's store). */
+		uint64_t serial =
+			atomic_load_explicit(&s->serial, memory_order_acquire);
+		uint64_t cv = atomic_load_explicit(&s->cpr_version,
+						   memory_order_acquire);
+		pts[2 * i] = s->id;
+		pts[2 * i + 1] =
+			cv == next ? atomic_load_explicit(&s->cpr_point,
+							  memory_order_relaxed)
+				   : serial;
+	}
+	pthread_mutex_unlock(&st->sessions_lock);
+	r->meta.points = pts;
+	r->meta.npoints = n;
+	return FKV_OK;
+}
+
+/* Deletes all but the newest `keep` checkpoints. */
+static void prune(fkv_store *st)
+{
+	uint64_t *versions;
+	size_t n;
+	if (fkv__ckpt_list(st->ckpt_dir, &versions, &n) != FKV_OK)
+		return;
+	uint32_t keep = st->cfg.checkpoint_keep;
+	for (size_t i = 0; i + keep < n; i++) {
+		char folder[PATH_MAX];
+		fkv__ckpt_folder(st->ckpt_dir, versions[i], folder,
+				 sizeof(folder));
+		fkv__ckpt_remove(folder);
+	}
+	if (n > keep)
+		(void)fkv__fsync_dir(st->ckpt_dir);
+	free(versions);
+}
+
+static int take(struct run *r)
+{
+	fkv_store *st = r->st;
+	struct fkv__hlog *l = &st->hlog;
+	uint64_t state = atomic_load(&st->cpr.state);
+	uint64_t v = fkv__cpr_version(state);
+	r->info->version = v;
+	r->meta.version = v;
+	fkv__ckpt_folder(st->ckpt_dir, v, r->folder, sizeof(r->folder));
+	if (mkdir(st->ckpt_dir, 0755) != 0 && errno != EEXIST)
+		return fail(r, FKV_IO_ERROR, "cannot create %s: %s",
+			    st->ckpt_dir, strerror(errno));
+	/* A folder of this version can only be an unfinished one. */
+	fkv__ckpt_remove(r->folder);
+	if (mkdir(r->folder, 0755) != 0)
+		return fail(r, FKV_IO_ERROR, "cannot create %s: %s", r->folder,
+			    strerror(errno));
+	uint64_t clears = atomic_load(&st->cpr.clears);
+
+	/* INDEX: no growth while the table is copied.  Operations that
+	 * allocated below `start` have all published once an epoch has
+	 * passed, so the copy misses nothing older than start. */
+	advance(st);
+	hold_growth(r);
+	r->meta.start = fkv__hlog_tail(l);
+	wait_epoch(st);
+	int rc = write_index(r);
+	atomic_store_explicit(&st->index.grow_busy, 0, memory_order_release);
+	if (rc != FKV_OK)
+		return rc;
+
+	/* PREPARE, then IN_PROGRESS: sessions move to v + 1. */
+	advance(st);
+	wait_epoch(st);
+	uint64_t ips = fkv__hlog_tail(l);
+	atomic_store_explicit(&st->cpr.in_progress_start, ips,
+			      memory_order_relaxed);
+	r->meta.in_progress_start = ips;
+	advance(st);
+	wait_epoch(st);
+
+	/* WAIT_PENDING: a pending operation of v changed nothing and runs
+	 * again in v + 1 (fkv.h); nothing of v is left in flight. */
+	advance(st);
+	/* WAIT_FLUSH */
+	advance(st);
+	rc = fold_over(r);
+	if (rc != FKV_OK)
+		return rc;
+	rc = collect_points(r);
+	if (rc != FKV_OK)
+		return rc;
+	if (atomic_load(&st->cpr.clears) != clears)
+		return fail(r, FKV_ABORTED,
+			    "the data set was cleared (FLUSHALL) during the "
+			    "checkpoint");
+
+	/* PERSIST: the checkpoint exists once its metadata is durable. */
+	advance(st);
+	r->meta.page_bits = l->page_bits;
+	r->meta.segment_size = dev_segment_size(st->cfg.device);
+	r->meta.begin = fkv__hlog_load(&l->begin);
+	r->meta.created_ms = now_ms();
+	rc = fkv__ckpt_write_meta(r->folder, &r->meta);
+	if (rc != FKV_OK)
+		return fail(r, rc, "cannot write %s/%s: %s", r->folder,
+			    FKV__CKPT_META_FILE, strerror(errno));
+	r->info->final_address = r->meta.final;
+	r->info->log_bytes = r->meta.final - r->meta.begin;
+	advance(st);
+	prune(st);
+	return FKV_OK;
+}
+
+static void *checkpoint_main(void *arg)
+{
+	fkv_store *st = arg;
+	fkv_checkpoint_info info;
+	memset(&info, 0, sizeof(info));
+	info.started_ms = now_ms();
+	struct run r;
+	memset(&r, 0, sizeof(r));
+	r.st = st;
+	r.info = &info;
+	r.slot = fkv__epoch_acquire(&st->epoch);
+	if (r.slot < 0)
+		info.status = fail(&r, FKV_ABORTED, "no free epoch entry");
+	else
+		info.status = take(&r);
+	if (info.status != FKV_OK) {
+		set_state(st, fkv__cpr_abort(atomic_load(&st->cpr.state)));
+		if (r.folder[0] != '\0')
+			fkv__ckpt_remove(r.folder);
+		fkv__log(st, 1, "Checkpoint %llu failed: %s",
+			 (unsigned long long)info.version, info.error);
+	}
+	if (r.slot >= 0)
+		fkv__epoch_release(&st->epoch, r.slot);
+	free(r.meta.points);
+	info.finished_ms = now_ms();
+	if (st->ckpt_cb != NULL)
+		st->ckpt_cb(st->ckpt_ctx, &info);
+	pthread_mutex_lock(&st->ckpt_lock);
+	st->ckpt_last = info;
+	st->ckpt_running = false;
+	pthread_cond_broadcast(&st->ckpt_done);
+	pthread_mutex_unlock(&st->ckpt_lock);
+	return NULL;
+}
+
+/* ---- The API ----------------------------------------------------------- */
+
+int fkv_checkpoint_start(fkv_store *st, fkv_checkpoint_cb cb, void *ctx)
+{
+	if (st->cfg.device == NULL || st->ckpt_dir == NULL)
+		return FKV_INVALID;
+	pthread_mutex_lock(&st->ckpt_lock);
+	if (st->ckpt_running) {
+		pthread_mutex_unlock(&st->ckpt_lock);
+		return FKV_ABORTED;
+	}
+	if (st->ckpt_joinable) {
+		pthread_join(st->ckpt_thread, NULL);
+		st->ckpt_joinable = false;
+	}
+	st->ckpt_cb = cb;
+	st->ckpt_ctx = ctx;
+	st->ckpt_running = true;
+	st->ckpt_ever = true;
+	int rc = pthread_create(&st->ckpt_thread, NULL, checkpoint_main, st);
+	if (rc != 0) {
+		st->ckpt_running = false;
+		pthread_mutex_unlock(&st->ckpt_lock);
+		return FKV_OUT_OF_MEMORY;
+	}
+	st->ckpt_joinable = true;
+	pthread_mutex_unlock(&st->ckpt_lock);
+	return FKV_OK;
+}
+
+int fkv_checkpoint_wait(fkv_store *st, fkv_checkpoint_info *out)
+{
+	pthread_mutex_lock(&st->ckpt_lock);
+	while (st->ckpt_running)
+		pthread_cond_wait(&st->ckpt_done, &st->ckpt_lock);
+	int rc = st->ckpt_ever ? st->ckpt_last.status : FKV_NOT_FOUND;
+	if (out != NULL)
+		*out = st->ckpt_last;
+	pthread_mutex_unlock(&st->ckpt_lock);
+	return rc;
+}
+
+bool fkv_checkpoint_running(fkv_store *st)
+{
+	pthread_mutex_lock(&st->ckpt_lock);
+	bool running = st->ckpt_running;
+	pthread_mutex_unlock(&st->ckpt_lock);
+	return running;
+}
+
+void fkv_checkpoint_state(fkv_store *st, unsigned *phase, uint64_t *version)
+{
+	uint64_t w = atomic_load_explicit(&st->cpr.state, memory_order_acquire);
+	*phase = fkv__cpr_phase(w);
+	*version = fkv__cpr_version(w);
+}
+
+void fkv__checkpoint_join(fkv_store *st)
+{
+	fkv_checkpoint_wait(st, NULL);
+	pthread_mutex_lock(&st->ckpt_lock);
+	if (st->ckpt_joinable) {
+		pthread_join(st->ckpt_thread, NULL);
+		st->ckpt_joinable = false;
+	}
+	pthread_mutex_unlock(&st->ckpt_lock);
+}
