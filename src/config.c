@@ -3,6 +3,7 @@
  * CONFIG REWRITE code: see config.h.
  */
 #include "config.h"
+#include "persist.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -34,6 +35,10 @@ static const struct cfg_enum maxmemory_policies[] = {
 static const struct cfg_enum fsync_policies[] = {
 	{"everysec", 1}, {"always", 2}, {"no", 0}, {NULL, 0}};
 
+static const struct cfg_enum checkpoint_types[] = {
+	{"foldover", CFG_CHECKPOINT_FOLDOVER},
+	{"snapshot", CFG_CHECKPOINT_SNAPSHOT},
+	{NULL, 0}};
 static const struct cfg_enum device_types[] = {{"file", CFG_DEVICE_FILE},
 					       {"uring", CFG_DEVICE_URING},
 					       {"null", CFG_DEVICE_NULL},
@@ -45,6 +50,7 @@ static const struct cfg_enum debug_modes[] = {{"no", CFG_DEBUG_NO},
 
 static const char *check_obl(rf_config *cfg);
 static const char *check_save(rf_config *cfg);
+static const char *check_checkpoint_type(rf_config *cfg);
 static const char *check_appendonly(rf_config *cfg);
 static const char *check_cluster(rf_config *cfg);
 static const char *check_daemonize(rf_config *cfg);
@@ -238,16 +244,35 @@ const cfg_option cfg_options[] = {
 	 .def = "5",
 	 .mutable_ = true,
 	 .doc = "accepted and reported, not used yet"},
-	/* ---- persistence (not built yet) ---- */
+	/* ---- persistence ---- */
 	{.name = "save",
 	 .type = CFG_STRING,
 	 .offset = OFF(save),
-	 .def = "",
+	 .def = "3600 1 300 100 60 10000",
 	 .mutable_ = true,
 	 .multi_word = true,
 	 .check = check_save,
-	 .doc = "snapshot points: persistence is not built yet, so it must "
-		"stay empty"},
+	 .doc = "autosave points, pairs of <seconds> <changes>: a background "
+		"checkpoint (BGSAVE) starts once <changes> writes happened and "
+		"<seconds> passed since the last save; \"\" disables; "
+		"SHUTDOWN saves when points are set"},
+	{.name = "checkpoint-keep",
+	 .type = CFG_INT,
+	 .offset = OFF(checkpoint_keep),
+	 .min = 1,
+	 .max = 1000,
+	 .def = "2",
+	 .doc = "checkpoints kept in dir (older ones are deleted once a new "
+		"one is durable); recovery falls back to an older one when "
+		"the newest does not verify"},
+	{.name = "checkpoint-type",
+	 .type = CFG_ENUM,
+	 .offset = OFF(checkpoint_type),
+	 .def = "foldover",
+	 .enums = checkpoint_types,
+	 .check = check_checkpoint_type,
+	 .doc = "foldover: the log is flushed up to its tail (snapshot, the "
+		"in-memory part written to a separate file, is not built yet)"},
 	{.name = "appendonly",
 	 .type = CFG_BOOL,
 	 .offset = OFF(appendonly),
@@ -500,11 +525,15 @@ static const char *check_obl(rf_config *cfg)
 
 static const char *check_save(rf_config *cfg)
 {
-	for (const char *s = cfg->save; *s; s++)
-		if (!isspace((unsigned char)*s))
-			return "persistence is not built yet: save must be "
-			       "empty";
-	return NULL;
+	return persist_check_points(cfg->save);
+}
+
+static const char *check_checkpoint_type(rf_config *cfg)
+{
+	return cfg->checkpoint_type == CFG_CHECKPOINT_SNAPSHOT
+		       ? "snapshot checkpoints are not built yet: "
+			 "checkpoint-type must be foldover"
+		       : NULL;
 }
 
 static const char *check_appendonly(rf_config *cfg)

@@ -52,6 +52,8 @@ typedef struct rf_config {
 	int64_t maxmemory_samples;
 	/* persistence (not built yet: placeholders clients probe) */
 	char *save;
+	int64_t checkpoint_keep;
+	int64_t checkpoint_type; /* CFG_CHECKPOINT_* */
 	int64_t appendonly;
 	int64_t appendfsync;
 	char *dbfilename;
@@ -77,6 +79,7 @@ typedef struct rf_config {
 
 /* device-type values. */
 enum { CFG_DEVICE_FILE = 0, CFG_DEVICE_URING = 1, CFG_DEVICE_NULL = 2 };
+enum { CFG_CHECKPOINT_FOLDOVER = 0, CFG_CHECKPOINT_SNAPSHOT = 1 };
 
 /* enable-debug-command values. */
 enum { CFG_DEBUG_NO = 0, CFG_DEBUG_YES = 1, CFG_DEBUG_LOCAL = 2 };

@@ -23,6 +23,7 @@
 #include "cmd.h"
 #include "conn.h"
 #include "device.h"
+#include "persist.h"
 #include "server.h"
 
 rf_server server;
@@ -184,10 +185,12 @@ static uint64_t floor_pow2(uint64_t v)
 	return b;
 }
 
-/* Removes the log segments of an earlier run: there is no recovery yet
- * (checkpoints are issue 5), so they hold nothing this run can use. */
+/* Removes the log segments of an earlier run that left no checkpoint:
+ * nothing can be recovered from them. */
 static void remove_old_segments(const char *dir)
 {
+	if (fkv_checkpoint_count(dir) > 0)
+		return; /* recovery decides */
 	DIR *d = opendir(dir);
 	if (d == NULL)
 		return;
@@ -205,7 +208,7 @@ static void remove_old_segments(const char *dir)
 	if (removed > 0)
 		rf_log(RF_LOG_NOTICE,
 		       "Removed %d log segment(s) of an earlier run from %s "
-		       "(recovery from checkpoints does not exist yet)",
+		       "(no checkpoint refers to them)",
 		       removed, dir);
 }
 
@@ -244,6 +247,13 @@ static int configure_tier(fkv_config *fc)
 	return 0;
 }
 
+/* The engine's log lines (recovery, checkpoints). */
+static void engine_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	rf_log(level ? RF_LOG_WARNING : RF_LOG_NOTICE, "%s", msg);
+}
+
 static int open_store(void)
 {
 	fkv_config fc;
@@ -278,6 +288,13 @@ static int open_store(void)
 	fc.huge_pages = cfg_get_int(&server.cfg.hugepages) != 0;
 	fc.index_auto_grow = cfg_get_int(&server.cfg.index_auto_grow) != 0;
 	fc.max_sessions = 256;
+	if (fc.device != NULL) {
+		fc.checkpoint_dir = server.cfg.dir;
+		fc.recover = true;
+		fc.checkpoint_keep =
+			(uint32_t)cfg_get_int(&server.cfg.checkpoint_keep);
+		fc.log = engine_log;
+	}
 	int rc = fkv_store_open(&fc, &server.store);
 	if (rc != FKV_OK && fc.device != NULL)
 		dev_close(fc.device);
@@ -287,6 +304,31 @@ static int open_store(void)
 		return -1;
 	}
 	return 0;
+}
+
+/* SHUTDOWN SAVE, or a shutdown (SHUTDOWN, SIGTERM) with save points set:
+ * one last checkpoint once the workers have stopped, so that it holds
+ * every write they acknowledged.  Returns the exit code. */
+static int final_save(void)
+{
+	int want = atomic_load(&server.shutdown_save);
+	bool save = want == RF_SHUTDOWN_SAVE ||
+		    (want == RF_SHUTDOWN_DEFAULT && persist_has_save_points());
+	if (!save || !persist_supported())
+		return 0;
+	rf_log(RF_LOG_NOTICE, "Saving the final checkpoint before exiting.");
+	int rc = persist_save(NULL);
+	if (rc == PERSIST_BUSY) {
+		/* A background save holds only what came before it. */
+		fkv_checkpoint_wait(server.store, NULL);
+		rc = persist_save(NULL);
+	}
+	if (rc == PERSIST_STARTED)
+		return 0;
+	rf_log(RF_LOG_WARNING,
+	       "Error trying to save the DB before exiting: recovery will use "
+	       "the last checkpoint that succeeded");
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -375,6 +417,7 @@ int main(int argc, char **argv)
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
 		n = cores > 0 ? (int)cores : 1;
 	}
+	persist_init();
 	if (workers_start(n, fds, nfds) != 0)
 		return 1;
 	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
@@ -384,11 +427,16 @@ int main(int argc, char **argv)
 	       (int)getpid(), (int)server.cfg.port, n,
 	       server.config_file ? server.config_file : "(none)");
 	rf_log(RF_LOG_NOTICE, "Ready to accept connections tcp");
-	/* The main thread only waits for a shutdown request. */
-	while (!atomic_load(&server.shutdown_asked))
-		pause();
+	/* The main thread waits for a shutdown request, and runs the
+	 * autosave points. */
+	while (!atomic_load(&server.shutdown_asked)) {
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000000};
+		nanosleep(&ts, NULL); /* a signal cuts it short */
+		persist_cron(rf_wall_ms());
+	}
 	rf_log(RF_LOG_WARNING, "Received a shutdown request, exiting now.");
 	workers_stop();
+	int exit_code = final_save();
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (server.cfg.unixsocket[0] != '\0')
@@ -398,5 +446,5 @@ int main(int argc, char **argv)
 	fkv_store_close(server.store);
 	rf_log(RF_LOG_WARNING, "redis-faster is now ready to exit, bye bye...");
 	cfg_free(&server.cfg);
-	return 0;
+	return exit_code;
 }

@@ -36,7 +36,10 @@ typedef struct rf_server {
 	_Atomic uint64_t keyspace_misses;
 	_Atomic uint64_t next_client_id;
 	_Atomic int shutdown_asked;
+	_Atomic int shutdown_save; /* RF_SHUTDOWN_*: SHUTDOWN's choice */
 } rf_server;
+
+enum { RF_SHUTDOWN_DEFAULT = 0, RF_SHUTDOWN_SAVE = 1, RF_SHUTDOWN_NOSAVE = 2 };
 
 extern rf_server server;
 

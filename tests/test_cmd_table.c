@@ -288,8 +288,18 @@ Test(config, errors_are_redis_texts)
 	expect_set_error(&c, "client-output-buffer-limit", "foo 1 2 3", true,
 			 "Invalid client class specified in buffer limit "
 			 "configuration.");
-	expect_set_error(&c, "save", "3600 1", true,
-			 "persistence is not built yet: save must be empty");
+	expect_set_error(&c, "save", "3600", true, "Invalid save parameters");
+	expect_set_error(&c, "save", "60 x", true, "Invalid save parameters");
+	expect_set_error(&c, "save", "-1 5", true, "Invalid save parameters");
+	expect_set_error(&c, "checkpoint-type", "snapshot", false,
+			 "snapshot checkpoints are not built yet: "
+			 "checkpoint-type must be foldover");
+	{
+		const char *pts = "3600 1 60 10000";
+		char e[128];
+		cr_assert_eq(cfg_set(&c, "save", &pts, 1, true, e, sizeof(e)),
+			     0, "%s", e);
+	}
 	/* A refused value leaves the old one. */
 	char v[64];
 	cfg_format(&c, cfg_find("maxmemory-policy"), v, sizeof(v));

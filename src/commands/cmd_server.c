@@ -1,11 +1,9 @@
 /*
- * cmd_server.c - the server command family: INFO, CONFIG, TIME, LASTSAVE,
- * DEBUG, SHUTDOWN, and the cluster commands of a server that is not a
+ * cmd_server.c - the server command family: INFO, CONFIG, TIME, SAVE,
+ * BGSAVE, LASTSAVE, DEBUG, SHUTDOWN, and the cluster commands of a server that is not a
  * cluster (CLUSTER, READONLY, READWRITE).  COMMAND is in cmd_command.c.
  *
- * Persistence does not exist yet: INFO's persistence section reports that
- * nothing is loading or saving, and LASTSAVE returns the server's start
- * time (a placeholder until snapshots exist; see docs/COMMANDS.md).
+ * SAVE, BGSAVE and LASTSAVE are here too; persist.c runs them.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -28,6 +26,7 @@
 #include "conn.h"
 #include "device.h"
 #include "glob.h"
+#include "persist.h"
 #include "server.h"
 
 #define REDIS_VERSION "7.2.4"
@@ -380,22 +379,27 @@ static void info_memory(cmd_ctx *ctx, resp_buf *b)
 		  m.total ? (double)m.rss / (double)m.total : 0.0, allocator);
 }
 
-/* Persistence is not built yet: nothing loads or saves, and the last save
- * time is the start time (as LASTSAVE reports). */
+/* Checkpoints (persist.c): Redis's rdb_* fields describe them. */
 static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 {
 	(void)ctx;
+	persist_status ps;
+	persist_status_get(&ps);
 	sb_printf(b,
 		  "# Persistence\r\n"
 		  "loading:0\r\n"
 		  "async_loading:0\r\n"
-		  "rdb_changes_since_last_save:0\r\n"
-		  "rdb_bgsave_in_progress:0\r\n"
+		  "rdb_changes_since_last_save:%llu\r\n"
+		  "rdb_bgsave_in_progress:%d\r\n"
 		  "rdb_last_save_time:%lld\r\n"
-		  "rdb_last_bgsave_status:ok\r\n"
-		  "rdb_last_bgsave_time_sec:-1\r\n"
-		  "rdb_current_bgsave_time_sec:-1\r\n"
-		  "rdb_saves:0\r\n"
+		  "rdb_last_bgsave_status:%s\r\n"
+		  "rdb_last_bgsave_time_sec:%lld\r\n"
+		  "rdb_current_bgsave_time_sec:%lld\r\n"
+		  "rdb_saves:%llu\r\n"
+		  "checkpoint_type:foldover\r\n"
+		  "checkpoint_version:%llu\r\n"
+		  "checkpoint_size:%llu\r\n"
+		  "checkpoint_phase:%s\r\n"
 		  "aof_enabled:0\r\n"
 		  "aof_rewrite_in_progress:0\r\n"
 		  "aof_rewrite_scheduled:0\r\n"
@@ -404,7 +408,11 @@ static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 		  "aof_last_bgrewrite_status:ok\r\n"
 		  "aof_rewrites:0\r\n"
 		  "aof_last_write_status:ok\r\n",
-		  (long long)(server.start_ms / 1000));
+		  (unsigned long long)ps.changes, ps.in_progress ? 1 : 0,
+		  (long long)ps.lastsave, ps.last_ok ? "ok" : "err",
+		  (long long)ps.last_time_sec, (long long)ps.current_time_sec,
+		  (unsigned long long)ps.saves, (unsigned long long)ps.version,
+		  (unsigned long long)ps.size, ps.phase);
 }
 
 /* Live records the cache mode's log dropped from memory. */
@@ -1030,10 +1038,53 @@ static void cmd_time(cmd_ctx *ctx)
 	resp_add_cstr(ctx->out, usec);
 }
 
-/* Persistence is not built yet: the last "save" is the start time. */
 static void cmd_lastsave(cmd_ctx *ctx)
 {
-	resp_add_int(ctx->out, server.start_ms / 1000);
+	resp_add_int(ctx->out, persist_lastsave());
+}
+
+/* Replies to a persist_* status that is not success. */
+static void reply_persist_error(cmd_ctx *ctx, int rc)
+{
+	if (rc == PERSIST_BUSY)
+		resp_add_error(ctx->out,
+			       "ERR Background save already in progress");
+	else if (rc == PERSIST_UNSUPPORTED)
+		resp_add_error(ctx->out,
+			       "ERR checkpoints need the log on a device "
+			       "(storage-tier yes)");
+	else
+		resp_add_error(ctx->out, "ERR Checkpoint failed. Check logs.");
+}
+
+/* SAVE: a checkpoint, waited for (other workers keep serving; this
+ * worker's session is suspended meanwhile). */
+static void cmd_save(cmd_ctx *ctx)
+{
+	int rc = persist_save(ctx->s);
+	if (rc == PERSIST_STARTED)
+		resp_add_ok(ctx->out);
+	else
+		reply_persist_error(ctx, rc);
+}
+
+/* BGSAVE [SCHEDULE]: a checkpoint on the engine's thread, no fork. */
+static void cmd_bgsave(cmd_ctx *ctx)
+{
+	bool schedule = false;
+	if (ctx->argc == 2 && cmd_arg_is(ctx, 1, "schedule")) {
+		schedule = true;
+	} else if (ctx->argc > 1) {
+		cmd_err_syntax(ctx);
+		return;
+	}
+	int rc = persist_bgsave(schedule);
+	if (rc == PERSIST_STARTED)
+		resp_add_simple(ctx->out, "Background saving started");
+	else if (rc == PERSIST_SCHEDULED)
+		resp_add_simple(ctx->out, "Background saving scheduled");
+	else
+		reply_persist_error(ctx, rc);
 }
 
 static bool client_is_local(const rf_client *c)
@@ -1092,9 +1143,11 @@ static void cmd_debug(cmd_ctx *ctx)
 }
 
 /* SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: a graceful stop through
- * the main thread (SIGTERM); the connection closes without a reply.
- * There is no persistence yet, so SAVE cannot be honoured: it fails
- * unless FORCE is given, as a failed save does in Redis. */
+ * the main thread (SIGTERM); the connection closes without a reply.  The
+ * main thread takes the final checkpoint (SAVE, or by default when save
+ * points are set) once the workers have stopped, so that it holds every
+ * acknowledged write.  Without a device nothing can be saved: SAVE then
+ * fails unless FORCE is given, as a failed save does in Redis. */
 static void cmd_shutdown(cmd_ctx *ctx)
 {
 	bool nosave = false, save = false, force = false, abort_ = false;
@@ -1122,14 +1175,17 @@ static void cmd_shutdown(cmd_ctx *ctx)
 		resp_add_error(ctx->out, "ERR No shutdown in progress.");
 		return;
 	}
-	if (save && !force) {
+	if (save && !force && !persist_supported()) {
 		rf_log(RF_LOG_WARNING,
-		       "SHUTDOWN SAVE refused: persistence is not built yet, "
-		       "nothing can be saved (use NOSAVE or FORCE)");
+		       "SHUTDOWN SAVE refused: checkpoints need storage-tier "
+		       "yes (use NOSAVE or FORCE)");
 		resp_add_error(ctx->out,
 			       "ERR Errors trying to SHUTDOWN. Check logs.");
 		return;
 	}
+	atomic_store(&server.shutdown_save, save     ? RF_SHUTDOWN_SAVE
+					    : nosave ? RF_SHUTDOWN_NOSAVE
+						     : RF_SHUTDOWN_DEFAULT);
 	rf_log(RF_LOG_WARNING, "User requested shutdown...");
 	atomic_store(&server.shutdown_asked, 1);
 	ctx->c->flags |= CLIENT_CLOSE_AFTER_REPLY;
@@ -1223,6 +1279,9 @@ const cmd_def cmd_server_table[] = {
 	{"info", cmd_info, -1, CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
 	 "Returns information and statistics about the server.", "1.0.0",
 	 "O(1)", NULL},
+	{"bgsave", cmd_bgsave, -1, CMD_ADMIN | CMD_NOSCRIPT, 0, 0, 0, "server",
+	 "Asynchronously saves the database(s) to disk.", "1.0.0", "O(1)",
+	 NULL},
 	{"lastsave", cmd_lastsave, 1, CMD_LOADING | CMD_STALE | CMD_FAST, 0, 0,
 	 0, "server",
 	 "Returns the Unix timestamp of the last successful save "
@@ -1238,6 +1297,9 @@ const cmd_def cmd_server_table[] = {
 	 "Enables read-write queries for a connection to a Redis Cluster "
 	 "replica node.",
 	 "3.0.0", "O(1)", NULL},
+	{"save", cmd_save, 1, CMD_ADMIN | CMD_NOSCRIPT, 0, 0, 0, "server",
+	 "Synchronously saves the database(s) to disk.", "1.0.0",
+	 "O(N) where N is the total number of keys in all databases", NULL},
 	{"shutdown", cmd_shutdown, -1,
 	 CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
 	 "Synchronously saves the database(s) to disk and shuts down the "

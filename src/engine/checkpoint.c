@@ -456,6 +456,16 @@ int fkv_checkpoint_wait(fkv_store *st, fkv_checkpoint_info *out)
 	return rc;
 }
 
+int fkv_checkpoint_count(const char *dir)
+{
+	uint64_t *versions;
+	size_t n;
+	if (fkv__ckpt_list(dir, &versions, &n) != FKV_OK)
+		return 1; /* unknown: assume there are some */
+	free(versions);
+	return (int)n;
+}
+
 bool fkv_checkpoint_running(fkv_store *st)
 {
 	pthread_mutex_lock(&st->ckpt_lock);
@@ -464,11 +474,11 @@ bool fkv_checkpoint_running(fkv_store *st)
 	return running;
 }
 
-void fkv_checkpoint_state(fkv_store *st, unsigned *phase, uint64_t *version)
+const char *fkv_checkpoint_state(fkv_store *st, uint64_t *version)
 {
 	uint64_t w = atomic_load_explicit(&st->cpr.state, memory_order_acquire);
-	*phase = fkv__cpr_phase(w);
 	*version = fkv__cpr_version(w);
+	return fkv__cpr_phase_name(fkv__cpr_phase(w));
 }
 
 void fkv__checkpoint_join(fkv_store *st)

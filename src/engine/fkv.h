@@ -338,11 +338,17 @@ int fkv_checkpoint_start(fkv_store *st, fkv_checkpoint_cb cb, void *ctx);
  * when no checkpoint ever ran.  The caller must hold no protected session. */
 int fkv_checkpoint_wait(fkv_store *st, fkv_checkpoint_info *out);
 
+/* How many checkpoint folders (valid or not) dir holds; 0 for a missing
+ * dir.  Any thread; needs no store. */
+int fkv_checkpoint_count(const char *dir);
+
 /* True while a checkpoint runs. */
 bool fkv_checkpoint_running(fkv_store *st);
 
-/* The current checkpoint phase and version (cpr.h), for statistics. */
-void fkv_checkpoint_state(fkv_store *st, unsigned *phase, uint64_t *version);
+/* The current checkpoint phase's name ("rest", "index", "prepare",
+ * "in-progress", "wait-pending", "wait-flush", "persist"; cpr.h) and the
+ * current version, for statistics. */
+const char *fkv_checkpoint_state(fkv_store *st, uint64_t *version);
 
 /* What recovery at open found. */
 typedef struct fkv_recovery_info {
