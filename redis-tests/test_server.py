@@ -386,7 +386,7 @@ def config_get(c, *patterns):
 
 def test_config_get_probed_options(server):
     c = server.client()
-    want = {b"save": b"", b"appendonly": b"no", b"databases": b"16", b"timeout": b"0",
+    want = {b"save": b"3600 1 300 100 60 10000", b"appendonly": b"no", b"databases": b"16", b"timeout": b"0",
             b"maxmemory": b"0", b"maxmemory-policy": b"noeviction",
             b"replica-read-only": b"yes", b"slave-read-only": b"yes", b"maxclients": b"10000",
             b"bind": b"127.0.0.1", b"protected-mode": b"yes", b"cluster-enabled": b"no",
@@ -461,8 +461,10 @@ def test_config_set_and_errors(fresh_server):
             "one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, "
             "allkeys-lru, allkeys-lfu, allkeys-random, noeviction")
     # persistence does not exist: options that would promise it refuse
-    assert r.call("CONFIG", "SET", "save", "3600 1") == \
-        err("ERR CONFIG SET failed (possibly related to argument 'save') - persistence is not built yet: save must be empty")
+    assert r.call("CONFIG", "SET", "save", "3600") == \
+        err("ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters")
+    assert r.call("CONFIG", "SET", "save", "3600 1") == "OK"
+    assert r.call("CONFIG", "GET", "save") == [b"save", b"3600 1"]
     assert r.call("CONFIG", "SET", "save", "") == "OK"
     assert r.call("CONFIG", "SET", "appendonly", "yes") == \
         err("ERR CONFIG SET failed (possibly related to argument 'appendonly') - the append-only file is not built yet: appendonly must be no")
@@ -555,8 +557,8 @@ def test_repo_config_file_starts_the_server(start_server):
 
 
 def test_bad_config_file_fails_to_start(start_server):
-    with pytest.raises(RuntimeError, match="save must be empty"):
-        start_server(config_text="save 900 1\n")
+    with pytest.raises(RuntimeError, match="Invalid save parameters"):
+        start_server(config_text="save 900 1 60\n")
     with pytest.raises(RuntimeError, match="Bad directive"):
         start_server(config_text="nosuchoption 1\n")
 
@@ -612,14 +614,25 @@ def test_shutdown_errors_then_nosave(fresh_server):
     assert r.call("SHUTDOWN", "FOO") == err("ERR syntax error")
     assert r.call("SHUTDOWN", "SAVE", "NOSAVE") == err("ERR syntax error")
     assert r.call("SHUTDOWN", "ABORT", "NOW") == err("ERR syntax error")
-    # nothing can be saved yet: SAVE fails unless forced
-    assert r.call("SHUTDOWN", "SAVE") == err("ERR Errors trying to SHUTDOWN. Check logs.")
-    assert fresh_server.proc.poll() is None
     r.send("SHUTDOWN", "NOSAVE", "NOW")
     with pytest.raises(ConnectionError):
         r.read()
     assert fresh_server.proc.wait(10) == 0
     assert "ready to exit" in fresh_server.read_log()
+    assert "Saving the final checkpoint" not in fresh_server.read_log()
+
+
+def test_shutdown_save_without_a_device_is_refused(start_server):
+    s = start_server(args=["--storage-tier", "no"])
+    r = RawConn(s.port)
+    # checkpoints need the log on a device: SAVE fails unless forced
+    assert r.call("SHUTDOWN", "SAVE") == err("ERR Errors trying to SHUTDOWN. Check logs.")
+    assert r.call("BGSAVE") == err("ERR checkpoints need the log on a device (storage-tier yes)")
+    assert s.proc.poll() is None
+    r.send("SHUTDOWN", "SAVE", "FORCE")
+    with pytest.raises(ConnectionError):
+        r.read()
+    assert s.proc.wait(10) == 0
 
 
 def test_shutdown_plain(fresh_server):
