@@ -386,7 +386,7 @@ def config_get(c, *patterns):
 
 def test_config_get_probed_options(server):
     c = server.client()
-    want = {b"save": b"3600 1 300 100 60 10000", b"appendonly": b"no", b"databases": b"16", b"timeout": b"0",
+    want = {b"save": b"", b"appendonly": b"no", b"databases": b"16", b"timeout": b"0",
             b"maxmemory": b"0", b"maxmemory-policy": b"noeviction",
             b"replica-read-only": b"yes", b"slave-read-only": b"yes", b"maxclients": b"10000",
             b"bind": b"127.0.0.1", b"protected-mode": b"yes", b"cluster-enabled": b"no",

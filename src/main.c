@@ -317,13 +317,7 @@ static int final_save(void)
 	if (!save || !persist_supported())
 		return 0;
 	rf_log(RF_LOG_NOTICE, "Saving the final checkpoint before exiting.");
-	int rc = persist_save(NULL);
-	if (rc == PERSIST_BUSY) {
-		/* A background save holds only what came before it. */
-		fkv_checkpoint_wait(server.store, NULL);
-		rc = persist_save(NULL);
-	}
-	if (rc == PERSIST_STARTED)
+	if (persist_save_now(NULL) == PERSIST_STARTED)
 		return 0;
 	rf_log(RF_LOG_WARNING,
 	       "Error trying to save the DB before exiting: recovery will use "

@@ -135,6 +135,20 @@ int persist_save(fkv_session *s)
 	return status == FKV_OK ? PERSIST_STARTED : PERSIST_FAILED;
 }
 
+int persist_save_now(fkv_session *s)
+{
+	int rc = persist_save(s);
+	if (rc != PERSIST_BUSY)
+		return rc;
+	/* A background save holds only what came before it. */
+	if (s != NULL)
+		fkv_session_suspend(s);
+	fkv_checkpoint_wait(server.store, NULL);
+	if (s != NULL)
+		fkv_session_resume(s);
+	return persist_save(s);
+}
+
 /* Walks the `save` points: true when one is due. */
 static bool point_due(const char *points, int64_t now_ms, int64_t last_ms,
 		      uint64_t changes)

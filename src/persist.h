@@ -38,6 +38,10 @@ int persist_bgsave(bool schedule);
  * PERSIST_BUSY, PERSIST_UNSUPPORTED or PERSIST_FAILED. */
 int persist_save(fkv_session *s);
 
+/* persist_save, but when a background save is running, waits for it
+ * and then takes a new one (that one holds only what came before it). */
+int persist_save_now(fkv_session *s);
+
 /* Autosave points and a scheduled BGSAVE; called about every 100 ms from
  * the main thread. */
 void persist_cron(int64_t now_ms);

@@ -44,6 +44,7 @@
 #include "cmd.h"
 #include "conn.h"
 #include "glob.h"
+#include "persist.h"
 #include "server.h"
 
 /* An expiry (Unix ms) that every engine clock has passed: "deleted".  The
@@ -1131,6 +1132,16 @@ static void flush_generic(cmd_ctx *ctx, bool all)
 	/* FLUSHALL clears the whole index at once: no key is read, on disk
 	 * or in memory.  FLUSHDB deletes its database's keys one by one. */
 	int rc = all ? fkv_clear(ctx->s) : flush_keys(ctx, ctx->c->db);
+	/* As Redis does with save points set, FLUSHALL saves at once, so
+	 * that a crash cannot bring the old data set back.  (A checkpoint
+	 * under way when the clear came fails: it cannot hold it.) */
+	if (rc == FKV_OK && all && persist_supported() &&
+	    persist_has_save_points() &&
+	    persist_save_now(ctx->s) != PERSIST_STARTED)
+		rf_log(RF_LOG_WARNING,
+		       "The save after FLUSHALL failed: a crash before the "
+		       "next "
+		       "checkpoint would bring back the data it cleared");
 	if (rc == FKV_OK)
 		resp_add_ok(ctx->out);
 	else
