@@ -234,7 +234,7 @@ struct worker {
 	int index;
 	uint64_t session_id;
 	uint8_t *keys; /* the counter each completed increment went to */
-	uint64_t done;
+	_Atomic uint64_t done;
 	_Atomic bool *stop;
 	int status;
 };
@@ -253,7 +253,8 @@ static void *worker_main(void *arg)
 		return NULL;
 	w->session_id = fkv_session_id(s);
 	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(w->index + 1);
-	while (!atomic_load(w->stop) && w->done < MAX_OPS) {
+	uint64_t done = 0;
+	while (!atomic_load(w->stop) && done < MAX_OPS) {
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
@@ -267,12 +268,13 @@ static void *worker_main(void *arg)
 			w->status = rc;
 			break;
 		}
-		w->keys[w->done++] = (uint8_t)c;
+		w->keys[done++] = (uint8_t)c;
+		atomic_store(&w->done, done);
 		/* Filler records push the counters out of memory. */
 		if ((x & 63) == 0) {
 			char fk[32];
 			snprintf(fk, sizeof(fk), "fill:%d:%llu", w->index,
-				 (unsigned long long)w->done);
+				 (unsigned long long)done);
 			tu_put(s, fk,
 			       "0123456789012345678901234567890123456789");
 		}
@@ -285,7 +287,7 @@ static uint64_t total_done(struct worker *ws)
 {
 	uint64_t n = 0;
 	for (int i = 0; i < NTHREADS; i++)
-		n += __atomic_load_n(&ws[i].done, __ATOMIC_RELAXED);
+		n += atomic_load(&ws[i].done);
 	return n;
 }
 
