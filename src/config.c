@@ -50,7 +50,6 @@ static const struct cfg_enum debug_modes[] = {{"no", CFG_DEBUG_NO},
 
 static const char *check_obl(rf_config *cfg);
 static const char *check_save(rf_config *cfg);
-static const char *check_checkpoint_type(rf_config *cfg);
 static const char *check_appendonly(rf_config *cfg);
 static const char *check_cluster(rf_config *cfg);
 static const char *check_daemonize(rf_config *cfg);
@@ -270,9 +269,10 @@ const cfg_option cfg_options[] = {
 	 .offset = OFF(checkpoint_type),
 	 .def = "foldover",
 	 .enums = checkpoint_types,
-	 .check = check_checkpoint_type,
-	 .doc = "foldover: the log is flushed up to its tail (snapshot, the "
-		"in-memory part written to a separate file, is not built yet)"},
+	 .doc = "foldover: the log is flushed to the device up to its tail "
+		"(every record becomes read-only); snapshot: the part of the "
+		"log not yet on the device is written to a file of the "
+		"checkpoint (the mutable region stays mutable)"},
 	{.name = "appendonly",
 	 .type = CFG_BOOL,
 	 .offset = OFF(appendonly),
@@ -526,14 +526,6 @@ static const char *check_obl(rf_config *cfg)
 static const char *check_save(rf_config *cfg)
 {
 	return persist_check_points(cfg->save);
-}
-
-static const char *check_checkpoint_type(rf_config *cfg)
-{
-	return cfg->checkpoint_type == CFG_CHECKPOINT_SNAPSHOT
-		       ? "snapshot checkpoints are not built yet: "
-			 "checkpoint-type must be foldover"
-		       : NULL;
 }
 
 static const char *check_appendonly(rf_config *cfg)

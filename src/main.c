@@ -293,6 +293,9 @@ static int open_store(void)
 		fc.recover = true;
 		fc.checkpoint_keep =
 			(uint32_t)cfg_get_int(&server.cfg.checkpoint_keep);
+		fc.checkpoint_snapshot =
+			cfg_get_int(&server.cfg.checkpoint_type) ==
+			CFG_CHECKPOINT_SNAPSHOT;
 		fc.log = engine_log;
 	}
 	int rc = fkv_store_open(&fc, &server.store);

@@ -21,10 +21,12 @@
 static fkv_store *st;
 static fkv_session *sess;
 static char dir[64];
+static bool snapshots; /* checkpoint_snapshot for the stores opened */
 
 static void teardown(void)
 {
 	tu_close(&sess, &st);
+	snapshots = false;
 	if (dir[0] != '\0') {
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -57,6 +59,7 @@ static int open_store(bool recover, uint32_t keep)
 	cfg.checkpoint_dir = dir;
 	cfg.checkpoint_keep = keep;
 	cfg.recover = recover;
+	cfg.checkpoint_snapshot = snapshots;
 	cfg.log = log_line;
 	cr_assert_eq(dev_file_open(dir, "hlog", 1 << 20, &cfg.device), 0);
 	int rc = fkv_store_open(&cfg, &st);
@@ -170,7 +173,7 @@ Test(checkpoint, needs_a_device_and_a_folder)
 	cr_assert_eq(fkv_checkpoint_wait(st, NULL), FKV_NOT_FOUND);
 }
 
-Test(checkpoint, recovers_a_data_set_larger_than_memory)
+static void recovers_larger_than_memory(void)
 {
 	make_dir();
 	cr_assert_eq(open_store(true, 2), FKV_OK);
@@ -223,11 +226,26 @@ Test(checkpoint, recovers_a_data_set_larger_than_memory)
 	check_round(3000, 3);
 }
 
+Test(checkpoint, recovers_a_data_set_larger_than_memory)
+{
+	recovers_larger_than_memory();
+}
+
+Test(checkpoint, snapshot_recovers_a_data_set_larger_than_memory)
+{
+	snapshots = true;
+	recovers_larger_than_memory();
+	char p[128];
+	snprintf(p, sizeof(p), "%s/ckpt-%020llu/snapshot", dir, 2ull);
+	struct stat sb;
+	cr_assert_eq(stat(p, &sb), 0, "%s", p);
+}
+
 /* ---- The prefix property under concurrency ----------------------------- */
 
 #define NTHREADS 4
 #define NCOUNTERS 64
-#define MAX_OPS 400000
+#define MAX_OPS 4000000
 
 struct worker {
 	pthread_t tid;
@@ -279,6 +297,12 @@ static void *worker_main(void *arg)
 			       "0123456789012345678901234567890123456789");
 		}
 	}
+	/* Out of room: stay a live session (so that checkpoints list it)
+	 * that keeps refreshing until told to stop. */
+	while (!atomic_load(w->stop) && w->status == FKV_OK) {
+		fkv_refresh(s);
+		usleep(100);
+	}
 	fkv_session_stop(s);
 	return NULL;
 }
@@ -297,7 +321,7 @@ static void wait_ops(struct worker *ws, uint64_t n)
 		usleep(1000);
 }
 
-Test(checkpoint, four_threads_recover_a_prefix_of_each)
+static void four_threads_prefix(void)
 {
 	make_dir();
 	cr_assert_eq(open_store(true, 2), FKV_OK);
@@ -325,8 +349,13 @@ Test(checkpoint, four_threads_recover_a_prefix_of_each)
 	cr_assert_eq(fkv_checkpoint_start(st, NULL, NULL), FKV_OK);
 	cr_assert_eq(fkv_checkpoint_wait(st, &info), FKV_OK, "%s", info.error);
 	cr_assert_eq(info.version, 2);
-	uint64_t at_second = total_done(ws);
-	wait_ops(ws, at_second + 20000);
+	/* Every worker goes on past its CPR point. */
+	for (int i = 0; i < NTHREADS; i++) {
+		uint64_t at = atomic_load(&ws[i].done);
+		while (atomic_load(&ws[i].done) < at + 2000 &&
+		       atomic_load(&ws[i].done) < MAX_OPS)
+			usleep(1000);
+	}
 	atomic_store(&stop, true);
 	for (int i = 0; i < NTHREADS; i++) {
 		pthread_join(ws[i].tid, NULL);
@@ -385,6 +414,17 @@ Test(checkpoint, four_threads_recover_a_prefix_of_each)
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		free(ws[i].keys);
+}
+
+Test(checkpoint, four_threads_recover_a_prefix_of_each)
+{
+	four_threads_prefix();
+}
+
+Test(checkpoint, snapshot_four_threads_recover_a_prefix_of_each)
+{
+	snapshots = true;
+	four_threads_prefix();
 }
 
 /* ---- Damaged checkpoints ------------------------------------------------ */
@@ -483,6 +523,33 @@ Test(checkpoint, bit_flip_in_index_falls_back)
 	char p[128];
 	ckpt_file(p, sizeof(p), 2, "index");
 	flip_bit(p, -3);
+	expect_fallback();
+}
+
+/* Nothing of the log on the device yet: the snapshot holds all of it,
+ * from page 0 (whose first bytes are reserved). */
+Test(checkpoint, snapshot_of_a_log_all_in_memory)
+{
+	snapshots = true;
+	make_dir();
+	cr_assert_eq(open_store(true, 2), FKV_OK);
+	write_round(100, 1);
+	fkv_stats stats = tu_stats(st);
+	cr_assert_lt(stats.log_tail, 32 << 10, "fits in memory");
+	cr_assert_eq(checkpoint().version, 1);
+	write_round(100, 2);
+	crash();
+	cr_assert_eq(open_store(true, 2), FKV_OK);
+	check_round(100, 1);
+}
+
+Test(checkpoint, bit_flip_in_snapshot_falls_back)
+{
+	snapshots = true;
+	two_checkpoints();
+	char p[128];
+	ckpt_file(p, sizeof(p), 2, "snapshot");
+	flip_bit(p, 100);
 	expect_fallback();
 }
 

@@ -291,9 +291,9 @@ Test(config, errors_are_redis_texts)
 	expect_set_error(&c, "save", "3600", true, "Invalid save parameters");
 	expect_set_error(&c, "save", "60 x", true, "Invalid save parameters");
 	expect_set_error(&c, "save", "-1 5", true, "Invalid save parameters");
-	expect_set_error(&c, "checkpoint-type", "snapshot", false,
-			 "snapshot checkpoints are not built yet: "
-			 "checkpoint-type must be foldover");
+	expect_set_error(&c, "checkpoint-type", "fold", false,
+			 "argument(s) must be one of the following: foldover, "
+			 "snapshot");
 	{
 		const char *pts = "3600 1 60 10000";
 		char e[128];

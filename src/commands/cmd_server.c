@@ -396,7 +396,7 @@ static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 		  "rdb_last_bgsave_time_sec:%lld\r\n"
 		  "rdb_current_bgsave_time_sec:%lld\r\n"
 		  "rdb_saves:%llu\r\n"
-		  "checkpoint_type:foldover\r\n"
+		  "checkpoint_type:%s\r\n"
 		  "checkpoint_version:%llu\r\n"
 		  "checkpoint_size:%llu\r\n"
 		  "checkpoint_phase:%s\r\n"
@@ -411,8 +411,13 @@ static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 		  (unsigned long long)ps.changes, ps.in_progress ? 1 : 0,
 		  (long long)ps.lastsave, ps.last_ok ? "ok" : "err",
 		  (long long)ps.last_time_sec, (long long)ps.current_time_sec,
-		  (unsigned long long)ps.saves, (unsigned long long)ps.version,
-		  (unsigned long long)ps.size, ps.phase);
+		  (unsigned long long)ps.saves,
+		  cfg_get_int(&server.cfg.checkpoint_type) ==
+				  CFG_CHECKPOINT_SNAPSHOT
+			  ? "snapshot"
+			  : "foldover",
+		  (unsigned long long)ps.version, (unsigned long long)ps.size,
+		  ps.phase);
 }
 
 /* Live records the cache mode's log dropped from memory. */

@@ -211,28 +211,29 @@ static int write_index(struct run *r)
 	return FKV_OK;
 }
 
-/* Fold-over: seals the log at its tail and flushes it up to there. */
-static int fold_over(struct run *r)
+/* Closes the tail page early: the checkpoint's log ends on a page
+ * boundary, r->meta.final. */
+static int seal(struct run *r)
 {
 	fkv_store *st = r->st;
-	struct fkv__hlog *l = &st->hlog;
-	uint64_t final;
 	for (;;) {
-		int rc = fkv__hlog_seal(l, &final);
+		int rc = fkv__hlog_seal(&st->hlog, &r->meta.final);
 		if (rc == FKV_OK)
-			break;
+			return FKV_OK;
 		if (rc != FKV__LOG_RETRY)
 			return fail(r, rc, "cannot seal the log: %s",
 				    fkv_strerror(rc));
 		nap();
 		fkv__epoch_drain(&st->epoch);
 	}
-	r->meta.final = final;
-	/* Every record below final becomes read-only; the flush follows
-	 * one epoch later (hlog.c), once no operation can write them. */
-	if (fkv__hlog_shift_read_only(l, final) != FKV_OK)
-		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
-	while (fkv__hlog_load(&l->flushed_until) < final) {
+}
+
+/* Waits until the log is on the device up to `until`, then syncs it. */
+static int flush_until(struct run *r, uint64_t until)
+{
+	fkv_store *st = r->st;
+	struct fkv__hlog *l = &st->hlog;
+	while (fkv__hlog_load(&l->flushed_until) < until) {
 		int err = atomic_load(&l->flush_error);
 		if (err != 0)
 			return fail(r, FKV_IO_ERROR,
@@ -246,6 +247,78 @@ static int fold_over(struct run *r)
 		return fail(r, FKV_IO_ERROR, "syncing the log failed: %s",
 			    dev_strerror(rc));
 	return FKV_OK;
+}
+
+/* Fold-over: every record below final becomes read-only, and the flush
+ * follows one epoch later (hlog.c), once no operation can write them. */
+static int fold_over(struct run *r)
+{
+	int rc = seal(r);
+	if (rc != FKV_OK)
+		return rc;
+	if (fkv__hlog_shift_read_only(&r->st->hlog, r->meta.final) != FKV_OK)
+		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
+	return flush_until(r, r->meta.final);
+}
+
+/* Snapshot: the pages not yet on the device are copied to the snapshot
+ * file; the mutable region stays mutable.  Sessions in V+1 change no V
+ * record in place until REST, and V+1 records are dropped by recovery,
+ * so a page copied while V+1 writers work on it is good enough.  Each
+ * page is copied under the thread's own epoch protection, so its frame
+ * cannot be closed meanwhile; a page that left memory first is on the
+ * device already. */
+static int snapshot(struct run *r)
+{
+	fkv_store *st = r->st;
+	struct fkv__hlog *l = &st->hlog;
+	int rc = seal(r);
+	if (rc != FKV_OK)
+		return rc;
+	/* Every operation that allocated below final has finished. */
+	wait_epoch(st);
+	uint64_t from =
+		fkv__addr_page(fkv__hlog_load(&l->flushed_until), l->page_bits);
+	uint64_t to = fkv__addr_page(r->meta.final, l->page_bits);
+	struct fkv__durable_out out;
+	if (fkv__durable_open(&out, r->folder, FKV__CKPT_SNAPSHOT_FILE,
+			      FKV__CKPT_SNAPSHOT_MAGIC,
+			      FKV__CKPT_FORMAT) != FKV_OK)
+		return fail(r, FKV_IO_ERROR, "cannot create %s/%s: %s",
+			    r->folder, FKV__CKPT_SNAPSHOT_FILE,
+			    strerror(errno));
+	uint8_t *buf = malloc(8 + l->page_size);
+	if (buf == NULL) {
+		fkv__durable_abort(&out);
+		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
+	}
+	for (uint64_t p = from; p < to && rc == FKV_OK; p++) {
+		uint64_t a = fkv__addr_make(p, 0, l->page_bits);
+		fkv__epoch_protect(&st->epoch, r->slot);
+		bool in_memory = p >= fkv__addr_page(fkv__hlog_load(&l->head),
+						     l->page_bits);
+		if (in_memory)
+			memcpy(buf + 8, fkv__hlog_ptr(l, a), l->page_size);
+		fkv__epoch_unprotect(&st->epoch, r->slot);
+		if (!in_memory)
+			continue; /* flushed and closed meanwhile */
+		fkv__put64(buf, p);
+		rc = fkv__durable_append(&out, buf, 8 + l->page_size);
+	}
+	free(buf);
+	r->meta.snapshot = 1;
+	r->meta.snapshot_len = out.len;
+	r->meta.snapshot_crc = out.crc;
+	if (rc == FKV_OK)
+		rc = fkv__durable_commit(&out);
+	if (rc != FKV_OK)
+		return fail(r, FKV_IO_ERROR, "cannot write %s/%s: %s",
+			    r->folder, FKV__CKPT_SNAPSHOT_FILE,
+			    strerror(errno));
+	r->info->index_bytes += out.len + FKV__DURABLE_HEADER;
+	/* What the snapshot does not hold is on the device: make it durable
+	 * (pages skipped above were flushed before their frames closed). */
+	return flush_until(r, fkv__addr_make(from, 0, l->page_bits));
 }
 
 /* The sessions' CPR points: how many operations each completed in the
@@ -350,7 +423,7 @@ static int take(struct run *r)
 	advance(st);
 	/* WAIT_FLUSH */
 	advance(st);
-	rc = fold_over(r);
+	rc = st->cfg.checkpoint_snapshot ? snapshot(r) : fold_over(r);
 	if (rc != FKV_OK)
 		return rc;
 	rc = collect_points(r);

@@ -16,7 +16,7 @@
 #include "fkv.h"
 
 #define PREFIX "ckpt-"
-#define META_FIELDS 12 /* u64 fields before the session points */
+#define META_FIELDS 15 /* u64 fields before the session points */
 
 void fkv__ckpt_folder(const char *dir, uint64_t version, char *out, size_t len)
 {
@@ -96,10 +96,11 @@ int fkv__ckpt_write_meta(const char *folder, const struct fkv__ckpt_meta *m)
 	if (p == NULL)
 		return FKV_OUT_OF_MEMORY;
 	const uint64_t f[META_FIELDS] = {
-		m->version,   m->page_bits,	m->segment_size,
-		m->begin,     m->start,		m->in_progress_start,
-		m->final,     m->index_buckets, m->index_len,
-		m->index_crc, m->created_ms,	m->npoints,
+		m->version,	 m->page_bits,	   m->segment_size,
+		m->begin,	 m->start,	   m->in_progress_start,
+		m->final,	 m->index_buckets, m->index_len,
+		m->index_crc,	 m->created_ms,	   m->snapshot,
+		m->snapshot_len, m->snapshot_crc,  m->npoints,
 	};
 	for (int i = 0; i < META_FIELDS; i++)
 		fkv__put64(p + 8 * i, f[i]);
@@ -128,7 +129,9 @@ int fkv__ckpt_read_meta(const char *folder, struct fkv__ckpt_meta *m, char *why,
 	if (rc != FKV_OK)
 		return rc;
 	const uint8_t *p = buf;
-	uint64_t npoints = len >= 8 * META_FIELDS ? fkv__get64(p + 88) : 0;
+	uint64_t npoints = len >= 8 * META_FIELDS
+				   ? fkv__get64(p + 8 * (META_FIELDS - 1))
+				   : 0;
 	if (len < 8 * META_FIELDS || npoints > (len / 16) ||
 	    len != 8 * (META_FIELDS + 2 * npoints)) {
 		free(buf);
@@ -137,10 +140,11 @@ int fkv__ckpt_read_meta(const char *folder, struct fkv__ckpt_meta *m, char *why,
 		return FKV_CORRUPTION;
 	}
 	uint64_t *f[META_FIELDS] = {
-		&m->version,   &m->page_bits,	  &m->segment_size,
-		&m->begin,     &m->start,	  &m->in_progress_start,
-		&m->final,     &m->index_buckets, &m->index_len,
-		&m->index_crc, &m->created_ms,	  &m->npoints,
+		&m->version,	  &m->page_bits,     &m->segment_size,
+		&m->begin,	  &m->start,	     &m->in_progress_start,
+		&m->final,	  &m->index_buckets, &m->index_len,
+		&m->index_crc,	  &m->created_ms,    &m->snapshot,
+		&m->snapshot_len, &m->snapshot_crc,  &m->npoints,
 	};
 	for (int i = 0; i < META_FIELDS; i++)
 		*f[i] = fkv__get64(p + 8 * i);

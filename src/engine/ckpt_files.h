@@ -6,9 +6,11 @@
  *   index   the hash index: u64 bucket count, then for every bucket a u32
  *           count and that many u64 entries (tag | address, as index.h
  *           packs them), main bucket and overflow chain together
+ *   snapshot (snapshot checkpoints only) the log pages that were not on
+ *           the device: for each, its page number (u64) and its bytes
  *   meta    struct fkv__ckpt_meta, written last: the checkpoint exists
  *           once it is durable
- * Both are durable.h files (magic, format version, length, CRC32C),
+ * All are durable.h files (magic, format version, length, CRC32C),
  * integers little-endian.  A folder whose files do not all verify is
  * renamed "<folder>.invalid" by recovery; one without meta is an
  * unfinished checkpoint and is removed.
@@ -28,6 +30,8 @@
 #define FKV__CKPT_INDEX_MAGIC 0x49564b46u /* "FKVI" */
 #define FKV__CKPT_META_FILE "meta"
 #define FKV__CKPT_INDEX_FILE "index"
+#define FKV__CKPT_SNAPSHOT_FILE "snapshot"
+#define FKV__CKPT_SNAPSHOT_MAGIC 0x53564b46u /* "FKVS" */
 /* At most this many entries of one bucket are written (a bucket chain
  * longer than this cannot be built: tags are 14 bits). */
 #define FKV__CKPT_MAX_RUN 16384
@@ -44,6 +48,11 @@ struct fkv__ckpt_meta {
 	uint64_t index_len; /* the index file's payload length and CRC32C */
 	uint64_t index_crc;
 	uint64_t created_ms;
+	/* 1 for a snapshot checkpoint: the log pages from the device's
+	 * flushed end up to final are in the snapshot file (its payload
+	 * length and CRC32C) rather than on the device. */
+	uint64_t snapshot;
+	uint64_t snapshot_len, snapshot_crc;
 	/* (session id, CPR point) pairs; owned by whoever filled them */
 	uint64_t *points;
 	uint64_t npoints;

@@ -93,6 +93,11 @@ typedef struct fkv_config {
 	bool recover;
 	/* Checkpoints kept on disk (older ones are deleted); at least 1. */
 	uint32_t checkpoint_keep;
+	/* Snapshot checkpoints: the part of the log not yet on the device is
+	 * copied to a file of the checkpoint, and the mutable region stays
+	 * mutable; false: fold-over (the log is flushed up to its tail, and
+	 * every record becomes read-only). */
+	bool checkpoint_snapshot;
 	/* Receives the engine's log lines (recovery progress, checkpoints
 	 * skipped and why), from whichever thread is working; may be NULL.
 	 * level: 0 notice, 1 warning. */

@@ -84,6 +84,8 @@ struct fkv_store {
 	struct fkv__ckpt_meta *rec_meta;
 	void *rec_index;
 	size_t rec_index_len;
+	void *rec_snapshot; /* its snapshot file's payload, or NULL */
+	size_t rec_snapshot_len;
 };
 
 /* Logs a line through cfg.log (printf-style). */

@@ -47,9 +47,11 @@ static double seconds_now(void)
  * with the reason in why. */
 static int verify(fkv_store *st, const char *folder, uint64_t version,
 		  struct fkv__ckpt_meta *m, void **index, size_t *index_len,
-		  char *why, size_t why_len)
+		  void **snap, size_t *snap_len, char *why, size_t why_len)
 {
 	*index = NULL;
+	*snap = NULL;
+	*snap_len = 0;
 	int rc = fkv__ckpt_read_meta(folder, m, why, why_len);
 	if (rc != FKV_OK)
 		return rc;
@@ -86,12 +88,38 @@ static int verify(fkv_store *st, const char *folder, uint64_t version,
 		snprintf(why, why_len, "index file: %s", inner);
 		return rc;
 	}
+	if (m->snapshot) {
+		char spath[PATH_MAX + 64];
+		snprintf(spath, sizeof(spath), "%s/%s", folder,
+			 FKV__CKPT_SNAPSHOT_FILE);
+		rc = fkv__durable_read(spath, FKV__CKPT_SNAPSHOT_MAGIC,
+				       FKV__CKPT_FORMAT, snap, snap_len, inner,
+				       sizeof(inner));
+		if (rc == FKV_IO_ERROR)
+			snprintf(inner, sizeof(inner), "%s", strerror(errno));
+		if (rc == FKV_OK && (*snap_len != m->snapshot_len ||
+				     fkv__crc32c(0, *snap, *snap_len) !=
+					     (uint32_t)m->snapshot_crc ||
+				     *snap_len % (8 + page) != 0)) {
+			snprintf(inner, sizeof(inner),
+				 "does not match the metadata");
+			rc = FKV_CORRUPTION;
+		}
+		if (rc != FKV_OK) {
+			free(*index);
+			free(*snap);
+			*index = *snap = NULL;
+			snprintf(why, why_len, "snapshot file: %s", inner);
+			return rc;
+		}
+	}
 	if (*index_len != m->index_len ||
 	    fkv__crc32c(0, *index, *index_len) != (uint32_t)m->index_crc ||
 	    *index_len < 8 ||
 	    fkv__get64((const uint8_t *)*index) != m->index_buckets) {
 		free(*index);
-		*index = NULL;
+		free(*snap);
+		*index = *snap = NULL;
 		snprintf(why, why_len,
 			 "index file does not match the metadata");
 		return FKV_CORRUPTION;
@@ -141,10 +169,10 @@ int fkv__recover_choose(fkv_store *st, unsigned *page_bits,
 			free(versions);
 			return FKV_OUT_OF_MEMORY;
 		}
-		void *index;
-		size_t len;
-		rc = verify(st, folder, versions[i], m, &index, &len, why,
-			    sizeof(why));
+		void *index, *snap;
+		size_t len, snap_len;
+		rc = verify(st, folder, versions[i], m, &index, &len, &snap,
+			    &snap_len, why, sizeof(why));
 		if (rc == FKV_OUT_OF_MEMORY) {
 			free(m->points);
 			free(m);
@@ -161,6 +189,8 @@ int fkv__recover_choose(fkv_store *st, unsigned *page_bits,
 		st->rec_meta = m;
 		st->rec_index = index;
 		st->rec_index_len = len;
+		st->rec_snapshot = snap;
+		st->rec_snapshot_len = snap_len;
 		if (*page_bits != m->page_bits)
 			fkv__log(
 				st, 0,
@@ -181,8 +211,10 @@ void fkv__recover_forget(fkv_store *st)
 		free(st->rec_meta->points);
 	free(st->rec_meta);
 	free(st->rec_index);
+	free(st->rec_snapshot);
 	st->rec_meta = NULL;
 	st->rec_index = NULL;
+	st->rec_snapshot = NULL;
 }
 
 /* ---- 2. load ------------------------------------------------------------- */
@@ -388,6 +420,27 @@ static int replay(struct replay *r)
 	return rc;
 }
 
+/* A snapshot checkpoint's pages go back to the device first: from then
+ * on the device holds the checkpoint's log below final, as after a
+ * fold-over. */
+static int restore_snapshot(fkv_store *st)
+{
+	struct fkv__hlog *l = &st->hlog;
+	const uint8_t *p = st->rec_snapshot;
+	uint64_t last = fkv__addr_page(st->rec_meta->final, l->page_bits);
+	for (size_t off = 0; off + 8 + l->page_size <= st->rec_snapshot_len;
+	     off += 8 + l->page_size) {
+		uint64_t page = fkv__get64(p + off);
+		if (page >= last)
+			return FKV_CORRUPTION;
+		int rc = write_page(st, fkv__addr_make(page, 0, l->page_bits),
+				    p + off + 8, l->page_size);
+		if (rc != FKV_OK)
+			return rc;
+	}
+	return FKV_OK;
+}
+
 /* ---- 5. resume ----------------------------------------------------------- */
 
 int fkv__recover(fkv_store *st)
@@ -415,6 +468,8 @@ int fkv__recover(fkv_store *st)
 		.next_version =
 			(uint16_t)((m->version + 1) & FKV__REC_VERSION_MASK),
 	};
+	if (rc == FKV_OK)
+		rc = restore_snapshot(st);
 	if (rc == FKV_OK)
 		rc = roll_back(&r);
 	if (rc == FKV_OK)
