@@ -44,7 +44,10 @@ class Server:
             cmd.append(conf)
         cmd += ["--port", str(self.port), "--dir", os.path.join(self.dir, "data"),
                 "--log-memory-size", "256mb", "--index-size", "16mb",
-                "--hugepages", "no"]
+                "--hugepages", "no",
+                # No autosave (nor a save at every FLUSHALL and stop) unless
+                # a test asks for it: persistence tests pass their own.
+                "--save", ""]
         cmd += list(args)
         self.cmd = cmd
         self.log = open(self.log_path, "w")
@@ -87,6 +90,36 @@ class Server:
                 return f.read()
         except OSError:
             return ""
+
+    def kill9(self):
+        """Kills the server with SIGKILL (a crash: nothing is flushed or
+        saved) and waits for it; the directory stays, so that restart()
+        can recover from it.  Returns the exit status (-9)."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        return self.proc.returncode
+
+    def wait_exit(self, timeout=30.0):
+        """Waits for a server that was asked to stop (SHUTDOWN) to exit;
+        returns its exit status.  The directory stays."""
+        return self.proc.wait(timeout)
+
+    def restart(self, timeout=10.0):
+        """Starts the same command again, on the same directory and port,
+        after the process has exited (kill9(), SHUTDOWN), and waits for
+        PING.  The log is appended to; run_log() reads this run's part."""
+        assert self.proc.poll() is not None, "restart() of a server that still runs"
+        self.log.close()
+        self.run_log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+        self.wait_ready(timeout)
+
+    def run_log(self):
+        """The log of the current run only (since the last restart())."""
+        return self.read_log()[getattr(self, "run_log_offset", 0):]
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         if self.proc.poll() is None:

@@ -46,8 +46,10 @@ void persist_init(void)
 	fkv_recovery_result(server.store, &ri);
 	pthread_mutex_lock(&ps.lock);
 	ps.lastsave_ms = rf_wall_ms();
-	if (ri.recovered)
+	if (ri.recovered) {
 		ps.version = ri.version;
+		ps.size = ri.checkpoint_bytes;
+	}
 	pthread_mutex_unlock(&ps.lock);
 }
 

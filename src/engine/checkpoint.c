@@ -211,24 +211,8 @@ static int write_index(struct run *r)
 	return FKV_OK;
 }
 
-/* Closes the tail page early: the checkpoint's log ends on a page
- * boundary, r->meta.final. */
-static int seal(struct run *r)
-{
-	fkv_store *st = r->st;
-	for (;;) {
-		int rc = fkv__hlog_seal(&st->hlog, &r->meta.final);
-		if (rc == FKV_OK)
-			return FKV_OK;
-		if (rc != FKV__LOG_RETRY)
-			return fail(r, rc, "cannot seal the log: %s",
-				    fkv_strerror(rc));
-		nap();
-		fkv__epoch_drain(&st->epoch);
-	}
-}
-
-/* Waits until the log is on the device up to `until`, then syncs it. */
+/* Waits until the log is on the device up to `until` (a page boundary),
+ * then syncs it. */
 static int flush_until(struct run *r, uint64_t until)
 {
 	fkv_store *st = r->st;
@@ -249,37 +233,71 @@ static int flush_until(struct run *r, uint64_t until)
 	return FKV_OK;
 }
 
-/* Fold-over: every record below final becomes read-only, and the flush
- * follows one epoch later (hlog.c), once no operation can write them. */
-static int fold_over(struct run *r)
+/* Copies `len` bytes of a page under this thread's epoch protection (so
+ * that its frame cannot be closed meanwhile), zeroing the rest of buf.
+ * False if the page left memory first (it is on the device then). */
+static bool copy_page(struct run *r, uint64_t page, uint64_t len, uint8_t *buf)
 {
-	int rc = seal(r);
-	if (rc != FKV_OK)
-		return rc;
-	if (fkv__hlog_shift_read_only(&r->st->hlog, r->meta.final) != FKV_OK)
-		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
-	return flush_until(r, r->meta.final);
+	fkv_store *st = r->st;
+	fkv__epoch_protect(&st->epoch, r->slot);
+	bool in_memory = fkv__hlog_copy_page(&st->hlog, page, len, buf);
+	fkv__epoch_unprotect(&st->epoch, r->slot);
+	memset(buf + len, 0, st->hlog.page_size - len);
+	return in_memory;
 }
 
-/* Snapshot: the pages not yet on the device are copied to the snapshot
- * file; the mutable region stays mutable.  Sessions in V+1 change no V
- * record in place until REST, and V+1 records are dropped by recovery,
- * so a page copied while V+1 writers work on it is good enough.  Each
- * page is copied under the thread's own epoch protection, so its frame
- * cannot be closed meanwhile; a page that left memory first is on the
- * device already. */
+/* Fold-over: read-only moves to the tail (final); the whole pages below
+ * are flushed by the log one epoch after safe read-only passes them
+ * (hlog.c), and the part of final's page below final is written here,
+ * once safe read-only has passed it and one more epoch has gone by (no
+ * operation can write those records, nor hold their locks). */
+static int fold_over(struct run *r)
+{
+	fkv_store *st = r->st;
+	struct fkv__hlog *l = &st->hlog;
+	uint64_t final = fkv__hlog_tail(l);
+	r->meta.final = final;
+	if (fkv__hlog_shift_read_only(l, final) != FKV_OK)
+		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
+	while (fkv__hlog_load(&l->safe_read_only) < final) {
+		nap();
+		fkv__epoch_drain(&st->epoch);
+	}
+	wait_epoch(st);
+	uint64_t page = fkv__addr_page(final, l->page_bits);
+	uint64_t off = fkv__addr_offset(final, l->page_bits);
+	uint64_t start = fkv__addr_make(page, 0, l->page_bits);
+	if (off != 0) {
+		uint8_t *buf = malloc(l->page_size);
+		if (buf == NULL)
+			return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
+		int rc = FKV_OK;
+		if (copy_page(r, page, off, buf))
+			rc = fkv__hlog_write_wait(l, start, buf, off);
+		free(buf);
+		if (rc != FKV_OK)
+			return fail(r, rc, "writing the log's tail failed");
+	}
+	return flush_until(r, start);
+}
+
+/* Snapshot: the pages from the device's flushed end up to final (the
+ * last one up to final) are copied to the snapshot file, and the mutable
+ * region stays mutable.  Sessions in V+1 change no V record in place
+ * until REST, and recovery drops V+1 records, so a page copied while V+1
+ * writers work on it is good enough. */
 static int snapshot(struct run *r)
 {
 	fkv_store *st = r->st;
 	struct fkv__hlog *l = &st->hlog;
-	int rc = seal(r);
-	if (rc != FKV_OK)
-		return rc;
+	uint64_t final = fkv__hlog_tail(l);
+	r->meta.final = final;
 	/* Every operation that allocated below final has finished. */
 	wait_epoch(st);
 	uint64_t from =
 		fkv__addr_page(fkv__hlog_load(&l->flushed_until), l->page_bits);
-	uint64_t to = fkv__addr_page(r->meta.final, l->page_bits);
+	uint64_t last = fkv__addr_page(final, l->page_bits);
+	uint64_t off = fkv__addr_offset(final, l->page_bits);
 	struct fkv__durable_out out;
 	if (fkv__durable_open(&out, r->folder, FKV__CKPT_SNAPSHOT_FILE,
 			      FKV__CKPT_SNAPSHOT_MAGIC,
@@ -292,16 +310,11 @@ static int snapshot(struct run *r)
 		fkv__durable_abort(&out);
 		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
 	}
-	for (uint64_t p = from; p < to && rc == FKV_OK; p++) {
-		uint64_t a = fkv__addr_make(p, 0, l->page_bits);
-		fkv__epoch_protect(&st->epoch, r->slot);
-		bool in_memory = p >= fkv__addr_page(fkv__hlog_load(&l->head),
-						     l->page_bits);
-		if (in_memory)
-			memcpy(buf + 8, fkv__hlog_ptr(l, a), l->page_size);
-		fkv__epoch_unprotect(&st->epoch, r->slot);
-		if (!in_memory)
-			continue; /* flushed and closed meanwhile */
+	int rc = FKV_OK;
+	for (uint64_t p = from; p <= last && rc == FKV_OK; p++) {
+		uint64_t len = p < last ? l->page_size : off;
+		if (len == 0 || !copy_page(r, p, len, buf + 8))
+			continue; /* nothing, or flushed and closed meanwhile */
 		fkv__put64(buf, p);
 		rc = fkv__durable_append(&out, buf, 8 + l->page_size);
 	}

@@ -25,7 +25,7 @@
 
 #include "durable.h"
 
-#define FKV__CKPT_FORMAT 1
+#define FKV__CKPT_FORMAT 2
 #define FKV__CKPT_META_MAGIC 0x4d564b46u  /* "FKVM" */
 #define FKV__CKPT_INDEX_MAGIC 0x49564b46u /* "FKVI" */
 #define FKV__CKPT_META_FILE "meta"
@@ -43,7 +43,7 @@ struct fkv__ckpt_meta {
 	uint64_t begin;		    /* the log's begin address */
 	uint64_t start;		    /* the tail when the index was copied */
 	uint64_t in_progress_start; /* records of version + 1 lie above */
-	uint64_t final;		    /* the log ends here (page aligned) */
+	uint64_t final;		    /* the log ends here */
 	uint64_t index_buckets;
 	uint64_t index_len; /* the index file's payload length and CRC32C */
 	uint64_t index_crc;

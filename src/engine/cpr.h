@@ -16,8 +16,8 @@
  * the session that wrote them (12 bits).  WAIT_PENDING: every session is
  * in V+1; a pending operation leaves nothing behind until it is run again
  * (fkv.h), so there is nothing of V left to wait for.  WAIT_FLUSH: the log
- * is sealed at its tail (the checkpoint's final address) and flushed up to
- * it (fold-over).  PERSIST: the metadata is written; the checkpoint counts
+ * up to its tail (the checkpoint's final address) goes to the device
+ * (fold-over) or, for the part not there yet, to a snapshot file.  PERSIST: the metadata is written; the checkpoint counts
  * once it is durable.
  *
  * The rules that make the checkpoint a prefix of every session's

@@ -357,12 +357,13 @@ const char *fkv_checkpoint_state(fkv_store *st, uint64_t *version);
 
 /* What recovery at open found. */
 typedef struct fkv_recovery_info {
-	bool recovered;		  /* a checkpoint was loaded */
-	uint64_t version;	  /* its version */
-	uint64_t final_address;	  /* the log resumes here */
-	uint64_t replayed_bytes;  /* log replayed after the index checkpoint */
-	uint64_t records_dropped; /* records after the CPR points, dropped */
-	uint32_t skipped;	  /* newer checkpoints that failed to verify */
+	bool recovered;		   /* a checkpoint was loaded */
+	uint64_t version;	   /* its version */
+	uint64_t final_address;	   /* the log resumes here */
+	uint64_t replayed_bytes;   /* log replayed after the index checkpoint */
+	uint64_t checkpoint_bytes; /* its files and the log it needs */
+	uint64_t records_dropped;  /* records after the CPR points, dropped */
+	uint32_t skipped;	   /* newer checkpoints that failed to verify */
 	double seconds;
 } fkv_recovery_info;
 

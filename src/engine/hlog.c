@@ -376,38 +376,72 @@ int fkv__hlog_alloc(struct fkv__hlog *l, uint64_t size, uint64_t *addr)
 	}
 }
 
-int fkv__hlog_seal(struct fkv__hlog *l, uint64_t *final)
+struct sync_io {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int status;
+};
+
+static void sync_io_done(void *ctx, int status)
 {
-	for (;;) {
-		uint64_t w = atomic_load_explicit(&l->tail_word,
-						  memory_order_acquire);
-		uint64_t page = w >> 32;
-		if ((w & OFFSET_MASK) == 0) {
-			*final = fkv__addr_make(page, 0, l->page_bits);
-			return FKV_OK;
-		}
-		uint64_t addr;
-		int rc = open_next_page(l, page, 0, &addr);
-		if (rc == 0) {
-			*final = addr;
-			return FKV_OK;
-		}
-		if (rc == FKV__LOG_RETRY + 1)
-			return FKV__LOG_RETRY;
-		if (rc < 0)
-			return rc;
-	}
+	struct sync_io *io = ctx;
+	pthread_mutex_lock(&io->lock);
+	io->done = true;
+	io->status = status;
+	pthread_cond_signal(&io->cond);
+	pthread_mutex_unlock(&io->lock);
 }
 
-void fkv__hlog_restore(struct fkv__hlog *l, uint64_t begin, uint64_t tail)
+int fkv__hlog_write_wait(struct fkv__hlog *l, uint64_t addr, const void *buf,
+			 uint64_t len)
+{
+	struct sync_io io = {.done = false, .status = 0};
+	pthread_mutex_init(&io.lock, NULL);
+	pthread_cond_init(&io.cond, NULL);
+	int rc = dev_write(l->dev, addr, buf, len, sync_io_done, &io);
+	if (rc == 0) {
+		pthread_mutex_lock(&io.lock);
+		while (!io.done)
+			pthread_cond_wait(&io.cond, &io.lock);
+		pthread_mutex_unlock(&io.lock);
+		rc = io.status;
+	}
+	pthread_mutex_destroy(&io.lock);
+	pthread_cond_destroy(&io.cond);
+	return rc == 0 ? FKV_OK : FKV_IO_ERROR;
+}
+
+bool fkv__hlog_copy_page(struct fkv__hlog *l, uint64_t page, uint64_t len,
+			 uint8_t *out)
+{
+	if (page < fkv__addr_page(fkv__hlog_load(&l->head), l->page_bits))
+		return false;
+	memcpy(out, fkv__hlog_ptr(l, fkv__addr_make(page, 0, l->page_bits)),
+	       len);
+	return true;
+}
+
+void fkv__hlog_restore(struct fkv__hlog *l, uint64_t begin, uint64_t tail,
+		       const uint8_t *partial)
 {
 	uint64_t page = fkv__addr_page(tail, l->page_bits);
-	atomic_store(&l->tail_word, page << 32);
+	uint64_t off = fkv__addr_offset(tail, l->page_bits);
+	uint64_t start = fkv__addr_make(page, 0, l->page_bits);
+	/* The tail's page: what lies below the tail comes back into its
+	 * frame (it is on the device too, and will be flushed again whole). */
+	if (off != 0)
+		memcpy(fkv__hlog_ptr(l, start), partial, off);
+	/* As at init, no boundary lies below the reserved start: chains end
+	 * at addresses 0 and 1, which must read as "below the head". */
+	if (start < FKV__LOG_START)
+		start = FKV__LOG_START;
+	atomic_store(&l->tail_word, page << 32 | off);
 	atomic_store(&l->begin, begin);
 	atomic_store(&l->read_only, tail);
 	atomic_store(&l->safe_read_only, tail);
-	atomic_store(&l->head, tail);
-	atomic_store(&l->safe_head, tail);
-	atomic_store(&l->flushed_until, tail);
+	atomic_store(&l->head, start);
+	atomic_store(&l->safe_head, start);
+	atomic_store(&l->flushed_until, start);
 	l->flush_next = page;
 }

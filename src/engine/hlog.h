@@ -122,7 +122,8 @@ static inline uint64_t fkv__hlog_load(_Atomic uint64_t *a)
 /* Raises *target to value (never lowers it).  Returns true if it changed. */
 bool fkv__atomic_max(_Atomic uint64_t *target, uint64_t value);
 
-/* Moves read_only up to `addr` (page aligned, <= tail) and schedules the
+/* Moves read_only up to `addr` (<= tail; a checkpoint may pass an address
+ * inside a page) and schedules the
  * matching move of safe_read_only (and, in store mode, the flush of the
  * pages below it).  Returns 0 or FKV_OUT_OF_MEMORY. */
 int fkv__hlog_shift_read_only(struct fkv__hlog *l, uint64_t addr);
@@ -131,16 +132,25 @@ int fkv__hlog_shift_read_only(struct fkv__hlog *l, uint64_t addr);
  * boundary allow (store and cache modes).  Any thread. */
 void fkv__hlog_shift_head(struct fkv__hlog *l);
 
-/* Closes the tail page early so that the log ends on a page boundary (a
- * fold-over checkpoint's final address): the next allocation opens a new
- * page.  Sets *final to the new tail (unchanged if already on a page
- * boundary).  Returns 0, FKV__LOG_RETRY (no free frame yet: let the
- * epoch move and retry), or an allocation error. */
-int fkv__hlog_seal(struct fkv__hlog *l, uint64_t *final);
+/* Writes len bytes at addr to the device and waits for the write (the
+ * store's device is shared: any thread but an I/O thread).  Returns
+ * FKV_OK or FKV_IO_ERROR. */
+int fkv__hlog_write_wait(struct fkv__hlog *l, uint64_t addr, const void *buf,
+			 uint64_t len);
+
+/* Copies the first len bytes of `page` to out if the page is still in
+ * memory (at or above the head's page); returns false if it has left.
+ * The caller's epoch entry must be protected, so that the frame cannot
+ * be closed during the copy. */
+bool fkv__hlog_copy_page(struct fkv__hlog *l, uint64_t page, uint64_t len,
+			 uint8_t *out);
 
 /* Recovery, before any session: the log holds [begin, tail) on the
- * device only; tail is page aligned and allocation resumes there. */
-void fkv__hlog_restore(struct fkv__hlog *l, uint64_t begin, uint64_t tail);
+ * device; allocation resumes at tail.  When tail is not page aligned,
+ * `partial` holds the bytes of its page below it, which go back into the
+ * page's frame (the head is then the page's start). */
+void fkv__hlog_restore(struct fkv__hlog *l, uint64_t begin, uint64_t tail,
+		       const uint8_t *partial);
 
 /* The store is closing (no session is left): from now on no flush is
  * submitted and the head stays, so that the writes still in flight can

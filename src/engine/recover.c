@@ -62,8 +62,8 @@ static int verify(fkv_store *st, const char *folder, uint64_t version,
 			 (unsigned long long)m->version);
 		return FKV_CORRUPTION;
 	}
-	if (m->page_bits < 12 || m->page_bits > 30 || m->final % page != 0 ||
-	    m->begin > m->start || m->start > m->in_progress_start ||
+	if (m->page_bits < 12 || m->page_bits > 30 || m->begin > m->start ||
+	    m->start > m->in_progress_start ||
 	    m->in_progress_start > m->final || m->final > FKV__ADDR_MASK ||
 	    m->index_buckets == 0 ||
 	    (m->index_buckets & (m->index_buckets - 1)) != 0) {
@@ -249,7 +249,8 @@ struct replay {
 	const struct fkv__ckpt_meta *m;
 	uint16_t next_version; /* V + 1's 12 bits */
 	uint64_t dropped;
-	uint64_t created; /* index entries the replay added */
+	uint64_t created;   /* index entries the replay added */
+	uint8_t *tail_page; /* final's page below final, for the log */
 };
 
 /* Whether a record in [start, final) belongs to the checkpoint. */
@@ -303,42 +304,6 @@ static int roll_back(struct replay *r)
 	return FKV_OK;
 }
 
-struct sync_io {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	int status;
-};
-
-static void io_done(void *ctx, int status)
-{
-	struct sync_io *io = ctx;
-	pthread_mutex_lock(&io->lock);
-	io->done = true;
-	io->status = status;
-	pthread_cond_signal(&io->cond);
-	pthread_mutex_unlock(&io->lock);
-}
-
-static int write_page(fkv_store *st, uint64_t addr, const uint8_t *buf,
-		      uint64_t len)
-{
-	struct sync_io io = {.done = false, .status = 0};
-	pthread_mutex_init(&io.lock, NULL);
-	pthread_cond_init(&io.cond, NULL);
-	int rc = dev_write(st->cfg.device, addr, buf, len, io_done, &io);
-	if (rc == 0) {
-		pthread_mutex_lock(&io.lock);
-		while (!io.done)
-			pthread_cond_wait(&io.cond, &io.lock);
-		pthread_mutex_unlock(&io.lock);
-		rc = io.status;
-	}
-	pthread_mutex_destroy(&io.lock);
-	pthread_cond_destroy(&io.cond);
-	return rc == 0 ? FKV_OK : FKV_IO_ERROR;
-}
-
 /* Replays one page held in buf; *dirty tells whether it changed. */
 static int replay_page(struct replay *r, uint64_t page_addr, uint8_t *buf,
 		       bool *dirty)
@@ -348,6 +313,8 @@ static int replay_page(struct replay *r, uint64_t page_addr, uint8_t *buf,
 	struct fkv__table *t = fkv__index_current(&st->index);
 	uint64_t a = page_addr < FKV__LOG_START ? FKV__LOG_START : page_addr;
 	uint64_t end = page_addr + l->page_size;
+	if (end > r->m->final)
+		end = r->m->final;
 	*dirty = false;
 	while (a + sizeof(struct fkv__record) <= end) {
 		uint8_t *p = buf + (a - page_addr);
@@ -392,9 +359,13 @@ static int replay(struct replay *r)
 		return FKV_OUT_OF_MEMORY;
 	uint64_t first = fkv__addr_page(m->start, l->page_bits);
 	uint64_t last = fkv__addr_page(m->final, l->page_bits);
+	uint64_t off = fkv__addr_offset(m->final, l->page_bits);
+	/* The page that holds final (when final is inside one) is replayed
+	 * too, up to final; what lies above final there is cleared. */
+	uint64_t end = off != 0 ? last + 1 : last;
 	double t0 = seconds_now(), shown = t0;
 	int rc = FKV_OK;
-	for (uint64_t p = first; p < last && rc == FKV_OK; p++) {
+	for (uint64_t p = first; p < end && rc == FKV_OK; p++) {
 		uint64_t a = fkv__addr_make(p, 0, l->page_bits);
 		if (dev_read_now(st->cfg.device, a, buf, l->page_size) != 0) {
 			rc = FKV_IO_ERROR;
@@ -402,15 +373,20 @@ static int replay(struct replay *r)
 		}
 		bool dirty;
 		rc = replay_page(r, a, buf, &dirty);
+		if (rc == FKV_OK && p == last) {
+			memset(buf + off, 0, l->page_size - off);
+			memcpy(r->tail_page, buf, off);
+			dirty = true;
+		}
 		if (rc == FKV_OK && dirty)
-			rc = write_page(st, a, buf, l->page_size);
+			rc = fkv__hlog_write_wait(l, a, buf, l->page_size);
 		double now = seconds_now();
 		if (now - shown >= 2.0) {
 			fkv__log(st, 0,
 				 "Recovery: replayed %llu of %llu log pages "
 				 "(%.0f s)",
 				 (unsigned long long)(p + 1 - first),
-				 (unsigned long long)(last - first), now - t0);
+				 (unsigned long long)(end - first), now - t0);
 			shown = now;
 		}
 	}
@@ -431,10 +407,11 @@ static int restore_snapshot(fkv_store *st)
 	for (size_t off = 0; off + 8 + l->page_size <= st->rec_snapshot_len;
 	     off += 8 + l->page_size) {
 		uint64_t page = fkv__get64(p + off);
-		if (page >= last)
+		if (page > last)
 			return FKV_CORRUPTION;
-		int rc = write_page(st, fkv__addr_make(page, 0, l->page_bits),
-				    p + off + 8, l->page_size);
+		int rc = fkv__hlog_write_wait(
+			l, fkv__addr_make(page, 0, l->page_bits), p + off + 8,
+			l->page_size);
 		if (rc != FKV_OK)
 			return rc;
 	}
@@ -467,7 +444,10 @@ int fkv__recover(fkv_store *st)
 		.m = m,
 		.next_version =
 			(uint16_t)((m->version + 1) & FKV__REC_VERSION_MASK),
+		.tail_page = calloc(1, st->hlog.page_size),
 	};
+	if (r.tail_page == NULL)
+		rc = FKV_OUT_OF_MEMORY;
 	if (rc == FKV_OK)
 		rc = restore_snapshot(st);
 	if (rc == FKV_OK)
@@ -475,11 +455,13 @@ int fkv__recover(fkv_store *st)
 	if (rc == FKV_OK)
 		rc = replay(&r);
 	if (rc != FKV_OK) {
+		free(r.tail_page);
 		fkv__log(st, 1, "Recovery of checkpoint %llu failed: %s",
 			 (unsigned long long)m->version, fkv_strerror(rc));
 		return rc;
 	}
-	fkv__hlog_restore(&st->hlog, m->begin, m->final);
+	fkv__hlog_restore(&st->hlog, m->begin, m->final, r.tail_page);
+	free(r.tail_page);
 	/* Entries of the recovered index, for growth and statistics. */
 	st->retired[FKV__ST_INDEX_ENTRIES] = entries + r.created;
 	atomic_store(&st->cpr.state,
@@ -488,6 +470,12 @@ int fkv__recover(fkv_store *st)
 	st->recovered.version = m->version;
 	st->recovered.final_address = m->final;
 	st->recovered.replayed_bytes = m->final - m->start;
+	st->recovered.checkpoint_bytes =
+		FKV__DURABLE_HEADER + st->rec_index_len +
+		(st->rec_snapshot != NULL
+			 ? FKV__DURABLE_HEADER + st->rec_snapshot_len
+			 : 0) +
+		(m->final - m->begin);
 	st->recovered.records_dropped = r.dropped;
 	st->recovered.seconds = seconds_now() - t0;
 	st->recovered_points = m->points;
