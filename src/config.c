@@ -264,6 +264,17 @@ const cfg_option cfg_options[] = {
 	 .doc = "checkpoints kept in dir (older ones are deleted once a new "
 		"one is durable); recovery falls back to an older one when "
 		"the newest does not verify"},
+	{.name = "checkpoint-flush-rate",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(checkpoint_flush_rate),
+	 .min = 0,
+	 .max = INT64_MAX,
+	 .def = "64mb",
+	 .mutable_ = true,
+	 .doc = "bytes per second a background checkpoint (BGSAVE, autosave) "
+		"writes of the in-memory log (fold-over), so that it takes "
+		"less from the workers; 0: no limit; SAVE and the shutdown "
+		"save are never paced"},
 	{.name = "checkpoint-type",
 	 .type = CFG_ENUM,
 	 .offset = OFF(checkpoint_type),

@@ -53,6 +53,7 @@ typedef struct rf_config {
 	/* persistence (not built yet: placeholders clients probe) */
 	char *save;
 	int64_t checkpoint_keep;
+	int64_t checkpoint_flush_rate;
 	int64_t checkpoint_type; /* CFG_CHECKPOINT_* */
 	int64_t appendonly;
 	int64_t appendfsync;

@@ -82,15 +82,20 @@ static void on_checkpoint(void *ctx, const fkv_checkpoint_info *info)
 		       info->error);
 }
 
-/* Starts a checkpoint; ps.lock held. */
-static int start_locked(void)
+/* Starts a checkpoint; ps.lock held.  A background one (BGSAVE,
+ * autosave) is paced by checkpoint-flush-rate; one that somebody waits
+ * for (SAVE, shutdown, FLUSHALL) goes as fast as it can. */
+static int start_locked(bool background)
 {
 	if (!persist_supported())
 		return PERSIST_UNSUPPORTED;
 	if (ps.running)
 		return PERSIST_BUSY;
 	uint64_t writes = engine_writes();
-	int rc = fkv_checkpoint_start(server.store, on_checkpoint, NULL);
+	uint64_t rate = background ? (uint64_t)cfg_get_int(
+					     &server.cfg.checkpoint_flush_rate)
+				   : 0;
+	int rc = fkv_checkpoint_start(server.store, rate, on_checkpoint, NULL);
 	if (rc == FKV_ABORTED)
 		return PERSIST_BUSY;
 	ps.last_try_ms = rf_wall_ms();
@@ -112,7 +117,7 @@ static int start_locked(void)
 int persist_bgsave(bool schedule)
 {
 	pthread_mutex_lock(&ps.lock);
-	int rc = start_locked();
+	int rc = start_locked(true);
 	if (rc == PERSIST_BUSY && schedule) {
 		ps.scheduled = true;
 		rc = PERSIST_SCHEDULED;
@@ -124,7 +129,7 @@ int persist_bgsave(bool schedule)
 int persist_save(fkv_session *s)
 {
 	pthread_mutex_lock(&ps.lock);
-	int rc = start_locked();
+	int rc = start_locked(false);
 	pthread_mutex_unlock(&ps.lock);
 	if (rc != PERSIST_STARTED)
 		return rc;
@@ -184,7 +189,7 @@ void persist_cron(int64_t now_ms)
 					w - ps.writes_at_save);
 		}
 		if (due)
-			(void)start_locked();
+			(void)start_locked(true);
 	}
 	pthread_mutex_unlock(&ps.lock);
 	free(points);

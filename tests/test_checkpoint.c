@@ -83,7 +83,7 @@ static fkv_checkpoint_info checkpoint(void)
 {
 	fkv_checkpoint_info info;
 	fkv_session_suspend(sess);
-	cr_assert_eq(fkv_checkpoint_start(st, NULL, NULL), FKV_OK);
+	cr_assert_eq(fkv_checkpoint_start(st, 0, NULL, NULL), FKV_OK);
 	cr_assert_eq(fkv_checkpoint_wait(st, &info), FKV_OK, "%s", info.error);
 	fkv_session_resume(sess);
 	return info;
@@ -170,7 +170,7 @@ Test(checkpoint, state_machine_transitions)
 Test(checkpoint, needs_a_device_and_a_folder)
 {
 	cr_assert_eq(tu_open_default(&st), FKV_OK);
-	cr_assert_eq(fkv_checkpoint_start(st, NULL, NULL), FKV_INVALID);
+	cr_assert_eq(fkv_checkpoint_start(st, 0, NULL, NULL), FKV_INVALID);
 	cr_assert_eq(fkv_checkpoint_wait(st, NULL), FKV_NOT_FOUND);
 }
 
@@ -346,12 +346,12 @@ static void four_threads_prefix(void)
 	}
 	wait_ops(ws, 20000);
 	fkv_checkpoint_info info;
-	cr_assert_eq(fkv_checkpoint_start(st, NULL, NULL), FKV_OK);
+	cr_assert_eq(fkv_checkpoint_start(st, 0, NULL, NULL), FKV_OK);
 	cr_assert_eq(fkv_checkpoint_wait(st, &info), FKV_OK, "%s", info.error);
 	/* A second checkpoint while they still run: the one recovered. */
 	uint64_t after_first = total_done(ws);
 	wait_ops(ws, after_first + 20000);
-	cr_assert_eq(fkv_checkpoint_start(st, NULL, NULL), FKV_OK);
+	cr_assert_eq(fkv_checkpoint_start(st, 0, NULL, NULL), FKV_OK);
 	cr_assert_eq(fkv_checkpoint_wait(st, &info), FKV_OK, "%s", info.error);
 	cr_assert_eq(info.version, 2);
 	/* Every worker goes on past its CPR point. */

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +19,10 @@
 #include "device.h"
 #include "durable.h"
 #include "internal.h"
+
+#ifndef CHECKPOINT_NICE
+#define CHECKPOINT_NICE 10
+#endif
 
 uint64_t fkv__cpr_next(uint64_t state)
 {
@@ -73,9 +79,12 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The checkpoint thread's wait between looks at what it waits for: long
+ * enough not to wake up thousands of times a second on a core that the
+ * workers need. */
 static void nap(void)
 {
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = 200000};
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
 	nanosleep(&ts, NULL);
 }
 
@@ -83,6 +92,7 @@ static void nap(void)
 
 struct run {
 	fkv_store *st;
+	uint64_t flush_rate; /* bytes per second of log written, 0: no limit */
 	int slot; /* this thread's epoch entry (to help an index growth) */
 	char folder[PATH_MAX];
 	fkv_checkpoint_info *info;
@@ -246,6 +256,39 @@ static bool copy_page(struct run *r, uint64_t page, uint64_t len, uint8_t *buf)
 	return in_memory;
 }
 
+static double mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A paced checkpoint (flush_rate bytes per second) moves read-only up to
+ * `final` one page at a time, no faster than that rate, so that the
+ * flush of the in-memory log, which competes with the workers for the
+ * CPU, the memory bus and the page cache, is spread out.  Correctness does
+ * not depend on it: sessions in V+1 change no V record in place whatever
+ * read-only is (cpr.h). */
+static void pace_read_only(struct run *r, uint64_t final)
+{
+	struct fkv__hlog *l = &r->st->hlog;
+	if (r->flush_rate == 0)
+		return;
+	uint64_t from = fkv__hlog_load(&l->read_only);
+	double t0 = mono_seconds();
+	for (uint64_t b =
+		     fkv__addr_page_start(from, l->page_bits) + l->page_size;
+	     b < final; b += l->page_size) {
+		double due = t0 + (double)(b - from) / (double)r->flush_rate;
+		for (double now = mono_seconds(); now < due;
+		     now = mono_seconds()) {
+			nap();
+			fkv__epoch_drain(&r->st->epoch);
+		}
+		(void)fkv__hlog_shift_read_only(l, b);
+	}
+}
+
 /* Fold-over: read-only moves to the tail (final); the whole pages below
  * are flushed by the log one epoch after safe read-only passes them
  * (hlog.c), and the part of final's page below final is written here,
@@ -257,6 +300,7 @@ static int fold_over(struct run *r)
 	struct fkv__hlog *l = &st->hlog;
 	uint64_t final = fkv__hlog_tail(l);
 	r->meta.final = final;
+	pace_read_only(r, final);
 	if (fkv__hlog_shift_read_only(l, final) != FKV_OK)
 		return fail(r, FKV_OUT_OF_MEMORY, "out of memory");
 	while (fkv__hlog_load(&l->safe_read_only) < final) {
@@ -467,6 +511,10 @@ static int take(struct run *r)
 static void *checkpoint_main(void *arg)
 {
 	fkv_store *st = arg;
+	/* A background job: where it shares a core with the workers, they
+	 * come first (Linux nice values are per thread). */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+			  CHECKPOINT_NICE);
 	fkv_checkpoint_info info;
 	memset(&info, 0, sizeof(info));
 	info.started_ms = now_ms();
@@ -474,6 +522,7 @@ static void *checkpoint_main(void *arg)
 	memset(&r, 0, sizeof(r));
 	r.st = st;
 	r.info = &info;
+	r.flush_rate = st->ckpt_flush_rate;
 	r.slot = fkv__epoch_acquire(&st->epoch);
 	if (r.slot < 0)
 		info.status = fail(&r, FKV_ABORTED, "no free epoch entry");
@@ -502,7 +551,8 @@ static void *checkpoint_main(void *arg)
 
 /* ---- The API ----------------------------------------------------------- */
 
-int fkv_checkpoint_start(fkv_store *st, fkv_checkpoint_cb cb, void *ctx)
+int fkv_checkpoint_start(fkv_store *st, uint64_t flush_rate,
+			 fkv_checkpoint_cb cb, void *ctx)
 {
 	if (st->cfg.device == NULL || st->ckpt_dir == NULL)
 		return FKV_INVALID;
@@ -517,6 +567,7 @@ int fkv_checkpoint_start(fkv_store *st, fkv_checkpoint_cb cb, void *ctx)
 	}
 	st->ckpt_cb = cb;
 	st->ckpt_ctx = ctx;
+	st->ckpt_flush_rate = flush_rate;
 	st->ckpt_running = true;
 	st->ckpt_ever = true;
 	int rc = pthread_create(&st->ckpt_thread, NULL, checkpoint_main, st);

@@ -331,12 +331,17 @@ typedef struct fkv_checkpoint_info {
 /* Called once when a checkpoint ends, on the checkpoint's own thread. */
 typedef void (*fkv_checkpoint_cb)(void *ctx, const fkv_checkpoint_info *info);
 
-/* Starts a checkpoint on a thread of its own and returns at once.  cb
- * (may be NULL) is called when it ends.  Returns FKV_OK, FKV_ABORTED (one
+/* Starts a checkpoint on a thread of its own and returns at once.  With
+ * flush_rate (bytes per second; 0: as fast as it goes) a fold-over
+ * checkpoint writes the in-memory log no faster than that, so that it
+ * takes less from the workers while it runs (a background save); the
+ * thread also runs at a lower priority (nice 10).  cb (may be NULL) is
+ * called when it ends.  Returns FKV_OK, FKV_ABORTED (one
  * is already running), FKV_INVALID (no device or no checkpoint_dir) or
  * FKV_OUT_OF_MEMORY.  Any thread; the caller's session, if any, must keep
  * refreshing or be suspended while it waits. */
-int fkv_checkpoint_start(fkv_store *st, fkv_checkpoint_cb cb, void *ctx);
+int fkv_checkpoint_start(fkv_store *st, uint64_t flush_rate,
+			 fkv_checkpoint_cb cb, void *ctx);
 
 /* Waits for the running checkpoint (if any) to end and fills *out (may be
  * NULL) with the last one's result.  Returns its status, or FKV_NOT_FOUND

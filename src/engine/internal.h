@@ -73,6 +73,7 @@ struct fkv_store {
 	pthread_t ckpt_thread;
 	fkv_checkpoint_cb ckpt_cb;
 	void *ckpt_ctx;
+	uint64_t ckpt_flush_rate;
 	fkv_checkpoint_info ckpt_last;
 
 	/* Recovery (recover.c): the result and the crashed run's CPR
