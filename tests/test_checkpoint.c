@@ -96,29 +96,13 @@ static void crash(void)
 	tu_close(&sess, &st);
 }
 
-static void key_of(char *buf, size_t n, int i)
-{
-	snprintf(buf, n, "key:%06d", i);
-}
-
-static void value_of(char *buf, size_t n, int i, int round)
-{
-	int len = snprintf(buf, n, "r%d-%d:", round, i);
-	int want = 30 + (i * 13 + round) % 90;
-	while (len < want && (size_t)len + 1 < n) {
-		buf[len] = (char)('a' + (i + len + round) % 26);
-		len++;
-	}
-	buf[len] = '\0';
-}
-
 /* Writes keys [0, n) with round r's values. */
 static void write_round(int n, int r)
 {
 	for (int i = 0; i < n; i++) {
 		char k[32], v[160];
-		key_of(k, sizeof(k), i);
-		value_of(v, sizeof(v), i, r);
+		tu_key_of(k, sizeof(k), i);
+		tu_value_of(v, sizeof(v), i, r);
 		cr_assert_eq(tu_put(sess, k, v), FKV_OK);
 	}
 }
@@ -129,8 +113,8 @@ static void check_round(int n, int r)
 	struct tu_val *v = malloc(sizeof(*v));
 	for (int i = 0; i < n; i++) {
 		char k[32], want[160];
-		key_of(k, sizeof(k), i);
-		value_of(want, sizeof(want), i, r);
+		tu_key_of(k, sizeof(k), i);
+		tu_value_of(want, sizeof(want), i, r);
 		cr_assert_eq(tu_get(sess, k, v), FKV_OK, "key %d", i);
 		cr_assert(tu_val_is(v, want), "key %d: %.*s, want %s", i,
 			  (int)v->len, v->buf, want);
@@ -185,7 +169,7 @@ static void recovers_larger_than_memory(void)
 	write_round(3000, 1);
 	for (int i = 0; i < 3000; i += 3) { /* deletes come back too */
 		char k[32];
-		key_of(k, sizeof(k), i);
+		tu_key_of(k, sizeof(k), i);
 		cr_assert_eq(fkv_delete(sess, k, (uint32_t)strlen(k)), FKV_OK);
 	}
 	uint64_t tail = tu_stats(st).log_tail;
@@ -208,8 +192,8 @@ static void recovers_larger_than_memory(void)
 	struct tu_val *v = malloc(sizeof(*v));
 	for (int i = 0; i < 3000; i++) {
 		char k[32], want[160];
-		key_of(k, sizeof(k), i);
-		value_of(want, sizeof(want), i, 1);
+		tu_key_of(k, sizeof(k), i);
+		tu_value_of(want, sizeof(want), i, 1);
 		int rc = tu_get(sess, k, v);
 		if (i % 3 == 0) {
 			cr_assert_eq(rc, FKV_NOT_FOUND, "key %d", i);

@@ -65,28 +65,11 @@ static void open_store(int dev_kind, bool evict, bool copy_reads,
 	cr_assert_eq(fkv_session_start(st, &sess), FKV_OK);
 }
 
-static void key_of(char *buf, size_t n, int i)
-{
-	snprintf(buf, n, "key:%07d", i);
-}
-
-/* A value that differs per key and per version, 40..103 bytes long. */
-static void value_of(char *buf, size_t n, int i, int version)
-{
-	int len = snprintf(buf, n, "v%d-%d:", version, i);
-	int want = 40 + (i * 7 + version) % 64;
-	while (len < want && (size_t)len + 1 < n) {
-		buf[len] = (char)('a' + (i + len) % 26);
-		len++;
-	}
-	buf[len] = '\0';
-}
-
 static void put(int i, int version)
 {
 	char k[32], v[128];
-	key_of(k, sizeof(k), i);
-	value_of(v, sizeof(v), i, version);
+	tu_key_of(k, sizeof(k), i);
+	tu_value_of(v, sizeof(v), i, version);
 	cr_assert_eq(tu_put(sess, k, v), FKV_OK, "put %d", i);
 }
 
@@ -94,8 +77,8 @@ static void expect_value(int i, int version)
 {
 	char k[32], v[128];
 	struct tu_val got;
-	key_of(k, sizeof(k), i);
-	value_of(v, sizeof(v), i, version);
+	tu_key_of(k, sizeof(k), i);
+	tu_value_of(v, sizeof(v), i, version);
 	int rc = tu_get(sess, k, &got);
 	cr_assert_eq(rc, FKV_OK, "get %d: %s", i, fkv_strerror(rc));
 	cr_assert(tu_val_is(&got, v), "key %d: wrong value %.*s", i,
@@ -106,7 +89,7 @@ static void expect_missing(int i)
 {
 	char k[32];
 	struct tu_val got;
-	key_of(k, sizeof(k), i);
+	tu_key_of(k, sizeof(k), i);
 	cr_assert_eq(tu_get(sess, k, &got), FKV_NOT_FOUND, "key %d", i);
 }
 
@@ -154,7 +137,7 @@ Test(disk, newest_version_wins_and_tombstones_hide_older_values)
 		put(i, 1);
 	for (int i = 0; i < n; i += 5) {
 		char k[32];
-		key_of(k, sizeof(k), i);
+		tu_key_of(k, sizeof(k), i);
 		cr_assert_eq(fkv_delete(sess, k, (uint32_t)strlen(k)), FKV_OK,
 			     "delete %d", i);
 	}
@@ -169,7 +152,7 @@ Test(disk, newest_version_wins_and_tombstones_hide_older_values)
 	/* Deleting an on-disk key reports it existed; again, that it did
 	 * not. */
 	char k[32];
-	key_of(k, sizeof(k), 1);
+	tu_key_of(k, sizeof(k), 1);
 	cr_assert_eq(fkv_delete(sess, k, (uint32_t)strlen(k)), FKV_OK);
 	cr_assert_eq(fkv_delete(sess, k, (uint32_t)strlen(k)), FKV_NOT_FOUND);
 	expect_missing(2 * n + 1); /* never written */
@@ -207,7 +190,7 @@ Test(disk, rmw_of_on_disk_counters_is_exact)
 	for (int r = 0; r < rounds; r++) {
 		for (int i = 0; i < keys; i++) {
 			char k[32];
-			key_of(k, sizeof(k), i);
+			tu_key_of(k, sizeof(k), i);
 			cr_assert_eq(
 				tu_incr(sess, k, (uint32_t)strlen(k), i + 1),
 				FKV_OK);
@@ -218,7 +201,7 @@ Test(disk, rmw_of_on_disk_counters_is_exact)
 	}
 	for (int i = 0; i < keys; i++) {
 		char k[32];
-		key_of(k, sizeof(k), i);
+		tu_key_of(k, sizeof(k), i);
 		uint64_t v = 0;
 		cr_assert_eq(tu_counter_read(sess, k, (uint32_t)strlen(k), &v),
 			     FKV_OK);
@@ -262,8 +245,8 @@ Test(disk, pending_read_completes_through_the_session)
 	for (int i = 0; i < 3000; i++)
 		put(i, 0);
 	char k[32], v[128];
-	key_of(k, sizeof(k), 7);
-	value_of(v, sizeof(v), 7, 0);
+	tu_key_of(k, sizeof(k), 7);
+	tu_value_of(v, sizeof(v), 7, 0);
 	int token;
 	fkv_session_set_waiter(sess, &token);
 	struct tu_val got;
@@ -282,7 +265,7 @@ Test(disk, pending_read_completes_through_the_session)
 	cr_assert_geq(s.read_cache_hits, 1);
 
 	/* A pending RMW changes nothing until it is run again. */
-	key_of(k, sizeof(k), 8);
+	tu_key_of(k, sizeof(k), 8);
 	fkv_session_set_waiter(sess, &token);
 	cr_assert_eq(tu_incr(sess, k, (uint32_t)strlen(k), 1), FKV_PENDING);
 	w.count = 0;
@@ -299,8 +282,8 @@ Test(disk, cached_reads_complete_inline_without_going_pending)
 	int token;
 	fkv_session_set_waiter(sess, &token);
 	char k[32], v[128];
-	key_of(k, sizeof(k), 5);
-	value_of(v, sizeof(v), 5, 0);
+	tu_key_of(k, sizeof(k), 5);
+	tu_value_of(v, sizeof(v), 5, 0);
 	struct tu_val got;
 	uint64_t before = tu_stats(st).disk_reads;
 	cr_assert_eq(tu_get(sess, k, &got), FKV_OK);
@@ -318,7 +301,7 @@ Test(disk, prefetch_starts_the_read)
 	for (int i = 0; i < 3000; i++)
 		put(i, 0);
 	char k[32];
-	key_of(k, sizeof(k), 11);
+	tu_key_of(k, sizeof(k), 11);
 	uint64_t before = tu_stats(st).disk_reads;
 	fkv_prefetch(sess, k, (uint32_t)strlen(k), 0);
 	fkv_prefetch(sess, k, (uint32_t)strlen(k), 1);
@@ -350,7 +333,7 @@ Test(disk, cache_mode_drops_cold_keys_and_keeps_hot_ones)
 	for (int i = hot; i < n / 2; i++) {
 		char k[32];
 		struct tu_val got;
-		key_of(k, sizeof(k), i);
+		tu_key_of(k, sizeof(k), i);
 		missing += tu_get(sess, k, &got) == FKV_NOT_FOUND;
 	}
 	cr_assert_gt(missing, n / 4, "cold keys were evicted");
@@ -368,8 +351,8 @@ Test(disk, memory_only_log_still_fills_up)
 	int rc = FKV_OK;
 	for (int i = 0; i < 5000 && rc == FKV_OK; i++) {
 		char k[32], v[128];
-		key_of(k, sizeof(k), i);
-		value_of(v, sizeof(v), i, 0);
+		tu_key_of(k, sizeof(k), i);
+		tu_value_of(v, sizeof(v), i, 0);
 		rc = tu_put(sess, k, v);
 	}
 	cr_assert_eq(rc, FKV_OUT_OF_MEMORY);
@@ -394,16 +377,16 @@ static void *disk_worker(void *arg)
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < n; i++) {
 			char k[32], v[128];
-			key_of(k, sizeof(k), w->id * 100000 + i);
-			value_of(v, sizeof(v), i, round);
+			tu_key_of(k, sizeof(k), w->id * 100000 + i);
+			tu_value_of(v, sizeof(v), i, round);
 			if (tu_put(s, k, v) != FKV_OK)
 				w->failures++;
 		}
 		for (int i = 0; i < n; i++) {
 			char k[32], v[128];
 			struct tu_val got;
-			key_of(k, sizeof(k), w->id * 100000 + i);
-			value_of(v, sizeof(v), i, round);
+			tu_key_of(k, sizeof(k), w->id * 100000 + i);
+			tu_value_of(v, sizeof(v), i, round);
 			if (tu_get(s, k, &got) != FKV_OK || !tu_val_is(&got, v))
 				w->failures++;
 		}

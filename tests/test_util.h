@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -107,6 +108,26 @@ static inline bool tu_val_is(const struct tu_val *v, const char *want)
 {
 	size_t n = strlen(want);
 	return v->len == n && memcmp(v->buf, want, n) == 0;
+}
+
+/* ---- Numbered keys and values ----------------------------------------- */
+
+static inline void tu_key_of(char *buf, size_t n, int i)
+{
+	snprintf(buf, n, "key:%07d", i);
+}
+
+/* A value that differs per key and per version, 40..103 bytes long (buf
+ * holds at least 104). */
+static inline void tu_value_of(char *buf, size_t n, int i, int version)
+{
+	int len = snprintf(buf, n, "v%d-%d:", version, i);
+	int want = 40 + (i * 7 + version) % 64;
+	while (len < want && (size_t)len + 1 < n) {
+		buf[len] = (char)('a' + (i + len) % 26);
+		len++;
+	}
+	buf[len] = '\0';
 }
 
 /* ---- INCR: an 8-byte little-endian counter ---------------------------- */
