@@ -18,7 +18,11 @@
 
 static struct {
 	pthread_mutex_t lock;
+	pthread_cond_t done; /* a checkpoint ended (on_checkpoint) */
 	bool running, scheduled, last_ok;
+	/* A SAVE waits for its own checkpoint: none may start before it has
+	 * read the result. */
+	bool save_waiting;
 	int64_t started_ms, lastsave_ms, last_try_ms, last_time_sec;
 	uint64_t saves, version, size;
 	uint64_t writes_at_start; /* engine writes when the running one began */
@@ -68,6 +72,7 @@ static void on_checkpoint(void *ctx, const fkv_checkpoint_info *info)
 		ps.size = info->index_bytes + info->log_bytes;
 		ps.writes_at_save = ps.writes_at_start;
 	}
+	pthread_cond_broadcast(&ps.done);
 	pthread_mutex_unlock(&ps.lock);
 	if (info->status == FKV_OK)
 		rf_log(RF_LOG_NOTICE,
@@ -89,7 +94,7 @@ static int start_locked(bool background)
 {
 	if (!persist_supported())
 		return PERSIST_UNSUPPORTED;
-	if (ps.running)
+	if (ps.running || ps.save_waiting)
 		return PERSIST_BUSY;
 	uint64_t writes = engine_writes();
 	uint64_t rate = background ? (uint64_t)cfg_get_int(
@@ -130,16 +135,23 @@ int persist_save(fkv_session *s)
 {
 	pthread_mutex_lock(&ps.lock);
 	int rc = start_locked(false);
-	pthread_mutex_unlock(&ps.lock);
-	if (rc != PERSIST_STARTED)
+	if (rc != PERSIST_STARTED) {
+		pthread_mutex_unlock(&ps.lock);
 		return rc;
+	}
+	ps.save_waiting = true;
+	pthread_mutex_unlock(&ps.lock);
 	if (s != NULL)
 		fkv_session_suspend(s);
-	fkv_checkpoint_info info;
-	int status = fkv_checkpoint_wait(server.store, &info);
+	pthread_mutex_lock(&ps.lock);
+	while (ps.running)
+		pthread_cond_wait(&ps.done, &ps.lock);
+	bool ok = ps.last_ok; /* ours: nothing else could start meanwhile */
+	ps.save_waiting = false;
+	pthread_mutex_unlock(&ps.lock);
 	if (s != NULL)
 		fkv_session_resume(s);
-	return status == FKV_OK ? PERSIST_STARTED : PERSIST_FAILED;
+	return ok ? PERSIST_STARTED : PERSIST_FAILED;
 }
 
 int persist_save_now(fkv_session *s)

@@ -156,6 +156,11 @@ static void hold_growth(struct run *r)
 	}
 }
 
+static void release_growth(fkv_store *st)
+{
+	atomic_store_explicit(&st->index.grow_busy, 0, memory_order_release);
+}
+
 /* Writes the current table's entries, bucket by bucket (fuzzy: writers
  * go on meanwhile; recovery repairs from the log after r->meta.start). */
 static int write_index(struct run *r)
@@ -461,11 +466,15 @@ static int take(struct run *r)
 	r->meta.start = fkv__hlog_tail(l);
 	wait_epoch(st);
 	int rc = write_index(r);
-	atomic_store_explicit(&st->index.grow_busy, 0, memory_order_release);
-	if (rc != FKV_OK)
+	if (rc != FKV_OK) {
+		release_growth(st);
 		return rc;
+	}
 
-	/* PREPARE, then IN_PROGRESS: sessions move to v + 1. */
+	/* PREPARE, then IN_PROGRESS: sessions move to v + 1.  Growth stays
+	 * held until none is left in v: recovery loads the index at the
+	 * copied size, and a split would let v records chain through one
+	 * half of a bucket that table cannot tell apart. */
 	advance(st);
 	wait_epoch(st);
 	uint64_t ips = fkv__hlog_tail(l);
@@ -474,6 +483,7 @@ static int take(struct run *r)
 	r->meta.in_progress_start = ips;
 	advance(st);
 	wait_epoch(st);
+	release_growth(st);
 
 	/* WAIT_PENDING: a pending operation of v changed nothing and runs
 	 * again in v + 1 (fkv.h); nothing of v is left in flight. */

@@ -302,15 +302,23 @@ static int read_op(fkv_session *s, const void *key, uint32_t key_len,
 	struct found f;
 	f.hash = fkv__hash(key, key_len);
 	f.tag = fkv__hash_tag(f.hash);
-	struct fkv__table *t = enter_index(s, f.hash);
-	f.slot = fkv__index_find(t, f.hash, &f.entry);
-	if (f.slot != NULL) {
+	for (;;) {
+		struct fkv__table *t = enter_index(s, f.hash);
+		f.slot = fkv__index_find(t, f.hash, &f.entry);
+		if (f.slot == NULL)
+			break;
 		int rc = trace(s, &f, key, key_len, true);
 		if (rc != FKV_OK) {
 			if (rc == FKV_PENDING)
 				fkv__stat_inc(s, FKV__ST_READS_PENDING);
 			return rc;
 		}
+		/* A session still in a checkpoint's version must not see what
+		 * the next one wrote (a write it then makes would depend on
+		 * it): it moves on first, as writers do (cpr.h). */
+		if (f.rec == NULL || version_rule(s, &f) != CPR_SHIFT)
+			break;
+		fkv_refresh(s);
 	}
 	if (f.slot == NULL || f.rec == NULL)
 		goto miss;

@@ -405,6 +405,7 @@ int fkv_grow_index(fkv_session *s, bool wait)
 	 * that another growth may start at once). */
 	for (;;) {
 		fkv__epoch_protect(&s->store->epoch, s->slot);
+		fkv__cpr_refresh(s); /* a refresh: the checkpoint counts it */
 		if (!fkv__index_grow_help(ix, UINT64_MAX) &&
 		    !atomic_load_explicit(&ix->grow_busy, memory_order_acquire))
 			return FKV_OK;
