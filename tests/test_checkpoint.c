@@ -650,6 +650,21 @@ static void start_until_prepare(fkv_session *a, fkv_session *b)
 	}
 }
 
+/* Lets the running checkpoint finish (both sessions suspended), stops b,
+ * crashes and recovers. */
+static void finish_crash_recover(fkv_session *b)
+{
+	fkv_session_suspend(b);
+	fkv_session_suspend(sess);
+	fkv_checkpoint_info info;
+	cr_assert_eq(fkv_checkpoint_wait(st, &info), FKV_OK, "%s", info.error);
+	fkv_session_resume(sess);
+	fkv_session_resume(b);
+	fkv_session_stop(b);
+	crash();
+	cr_assert_eq(open_store(true, 2), FKV_OK);
+}
+
 static void value_is(fkv_session *s, const char *key, const char *want)
 {
 	struct tu_val *v = malloc(sizeof(*v));
@@ -701,15 +716,7 @@ Test(checkpoint, growth_while_sessions_are_in_the_version)
 	/* Writes of the checkpoint's version (b has not refreshed). */
 	cr_assert_eq(tu_put(b, k1, "new-and-longer-than-old"), FKV_OK);
 	cr_assert_eq(tu_put(b, k2, "new-and-longer-than-old"), FKV_OK);
-	fkv_session_suspend(b);
-	fkv_session_suspend(sess);
-	fkv_checkpoint_info info;
-	cr_assert_eq(fkv_checkpoint_wait(st, &info), FKV_OK, "%s", info.error);
-	fkv_session_resume(sess);
-	fkv_session_resume(b);
-	fkv_session_stop(b);
-	crash();
-	cr_assert_eq(open_store(true, 2), FKV_OK);
+	finish_crash_recover(b);
 	value_is(sess, k1, "new-and-longer-than-old");
 	value_is(sess, k2, "new-and-longer-than-old");
 }
@@ -738,15 +745,7 @@ Test(checkpoint, reads_do_not_see_the_next_version)
 	/* y's new value depends on x's: both or neither recovered. */
 	cr_assert_eq(fkv_upsert(b, "y", 1, v->buf, v->len, 0), FKV_OK);
 	free(v);
-	fkv_session_suspend(b);
-	fkv_session_suspend(sess);
-	fkv_checkpoint_info info;
-	cr_assert_eq(fkv_checkpoint_wait(st, &info), FKV_OK, "%s", info.error);
-	fkv_session_resume(sess);
-	fkv_session_resume(b);
-	fkv_session_stop(b);
-	crash();
-	cr_assert_eq(open_store(true, 2), FKV_OK);
+	finish_crash_recover(b);
 	value_is(sess, "x", "old");
 	value_is(sess, "y", "old");
 }
