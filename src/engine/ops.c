@@ -345,8 +345,7 @@ static int read_op(fkv_session *s, const void *key, uint32_t key_len,
 	   fkv__rec_expire_ms(r, f.header));
 	if (shared)
 		fkv__rec_unlock_shared(r);
-	else if (s->store->cfg.copy_reads_to_tail &&
-		 version_rule(s, &f) != CPR_SHIFT)
+	else if (s->store->cfg.copy_reads_to_tail)
 		copy_to_tail(s, &f, key, key_len, len);
 hit:
 	fkv__stat_inc(s, FKV__ST_READ_HITS);
