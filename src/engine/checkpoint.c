@@ -72,13 +72,6 @@ void fkv__log(fkv_store *st, int level, const char *fmt, ...)
 	st->cfg.log(st->cfg.log_ctx, level, msg);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The checkpoint thread's wait between looks at what it waits for: long
  * enough not to wake up thousands of times a second on a core that the
  * workers need. */
@@ -261,13 +254,6 @@ static bool copy_page(struct run *r, uint64_t page, uint64_t len, uint8_t *buf)
 	return in_memory;
 }
 
-static double mono_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A paced checkpoint (flush_rate bytes per second) moves read-only up to
  * `final` one page at a time, no faster than that rate, so that the
  * flush of the in-memory log, which competes with the workers for the
@@ -280,13 +266,13 @@ static void pace_read_only(struct run *r, uint64_t final)
 	if (r->flush_rate == 0)
 		return;
 	uint64_t from = fkv__hlog_load(&l->read_only);
-	double t0 = mono_seconds();
+	double t0 = fkv__mono_seconds();
 	for (uint64_t b =
 		     fkv__addr_page_start(from, l->page_bits) + l->page_size;
 	     b < final; b += l->page_size) {
 		double due = t0 + (double)(b - from) / (double)r->flush_rate;
-		for (double now = mono_seconds(); now < due;
-		     now = mono_seconds()) {
+		for (double now = fkv__mono_seconds(); now < due;
+		     now = fkv__mono_seconds()) {
 			nap();
 			fkv__epoch_drain(&r->st->epoch);
 		}
@@ -506,7 +492,7 @@ static int take(struct run *r)
 	r->meta.page_bits = l->page_bits;
 	r->meta.segment_size = dev_segment_size(st->cfg.device);
 	r->meta.begin = fkv__hlog_load(&l->begin);
-	r->meta.created_ms = now_ms();
+	r->meta.created_ms = fkv__wall_ms();
 	rc = fkv__ckpt_write_meta(r->folder, &r->meta);
 	if (rc != FKV_OK)
 		return fail(r, rc, "cannot write %s/%s: %s", r->folder,
@@ -527,7 +513,7 @@ static void *checkpoint_main(void *arg)
 			  CHECKPOINT_NICE);
 	fkv_checkpoint_info info;
 	memset(&info, 0, sizeof(info));
-	info.started_ms = now_ms();
+	info.started_ms = fkv__wall_ms();
 	struct run r;
 	memset(&r, 0, sizeof(r));
 	r.st = st;
@@ -548,7 +534,7 @@ static void *checkpoint_main(void *arg)
 	if (r.slot >= 0)
 		fkv__epoch_release(&st->epoch, r.slot);
 	free(r.meta.points);
-	info.finished_ms = now_ms();
+	info.finished_ms = fkv__wall_ms();
 	if (st->ckpt_cb != NULL)
 		st->ckpt_cb(st->ckpt_ctx, &info);
 	pthread_mutex_lock(&st->ckpt_lock);

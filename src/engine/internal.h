@@ -89,6 +89,11 @@ struct fkv_store {
 	size_t rec_snapshot_len;
 };
 
+/* Clocks: Unix milliseconds (expiry, checkpoint times) and monotonic
+ * seconds (durations). */
+int64_t fkv__wall_ms(void);
+double fkv__mono_seconds(void);
+
 /* Logs a line through cfg.log (printf-style). */
 void fkv__log(fkv_store *st, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

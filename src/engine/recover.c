@@ -33,13 +33,6 @@
 #include "device.h"
 #include "internal.h"
 
-static double seconds_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- 1. choose ----------------------------------------------------------- */
 
 /* Checks the metadata against itself, the device and the index file.
@@ -363,7 +356,7 @@ static int replay(struct replay *r)
 	/* The page that holds final (when final is inside one) is replayed
 	 * too, up to final; what lies above final there is cleared. */
 	uint64_t end = off != 0 ? last + 1 : last;
-	double t0 = seconds_now(), shown = t0;
+	double t0 = fkv__mono_seconds(), shown = t0;
 	int rc = FKV_OK;
 	for (uint64_t p = first; p < end && rc == FKV_OK; p++) {
 		uint64_t a = fkv__addr_make(p, 0, l->page_bits);
@@ -380,7 +373,7 @@ static int replay(struct replay *r)
 		}
 		if (rc == FKV_OK && dirty)
 			rc = fkv__hlog_write_wait(l, a, buf, l->page_size);
-		double now = seconds_now();
+		double now = fkv__mono_seconds();
 		if (now - shown >= 2.0) {
 			fkv__log(st, 0,
 				 "Recovery: replayed %llu of %llu log pages "
@@ -430,7 +423,7 @@ int fkv__recover(fkv_store *st)
 			 st->recovered.skipped ? " (see above)" : "");
 		return FKV_OK;
 	}
-	double t0 = seconds_now();
+	double t0 = fkv__mono_seconds();
 	fkv__log(st, 0,
 		 "Recovering checkpoint %llu: %llu log bytes, index of %llu "
 		 "buckets",
@@ -477,7 +470,7 @@ int fkv__recover(fkv_store *st)
 			 : 0) +
 		(m->final - m->begin);
 	st->recovered.records_dropped = r.dropped;
-	st->recovered.seconds = seconds_now() - t0;
+	st->recovered.seconds = fkv__mono_seconds() - t0;
 	st->recovered_points = m->points;
 	st->nrecovered_points = m->npoints;
 	m->points = NULL;

@@ -183,11 +183,18 @@ void fkv_store_close(fkv_store *st)
 	free(st);
 }
 
-static int64_t wall_ms(void)
+int64_t fkv__wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double fkv__mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int fkv_session_start(fkv_store *st, fkv_session **out)
@@ -356,7 +363,7 @@ void fkv_refresh(fkv_session *s)
 	fkv__epoch_protect(&st->epoch, s->slot);
 	fkv__cpr_refresh(s);
 	s->ops = 0;
-	s->now_ms = wall_ms();
+	s->now_ms = fkv__wall_ms();
 	struct fkv__index *ix = &st->index;
 	if (atomic_load_explicit(&ix->grow_busy, memory_order_relaxed)) {
 		fkv__index_grow_help(ix, 4);
