@@ -136,22 +136,12 @@ static void wait_epoch(fkv_store *st)
 static void hold_growth(struct run *r)
 {
 	struct fkv__index *ix = &r->st->index;
-	for (;;) {
-		uint32_t idle = 0;
-		if (atomic_compare_exchange_strong_explicit(
-			    &ix->grow_busy, &idle, 1, memory_order_acq_rel,
-			    memory_order_relaxed))
-			return;
+	while (!fkv__index_hold(ix)) {
 		fkv__epoch_protect(&r->st->epoch, r->slot);
 		fkv__index_grow_help(ix, UINT64_MAX);
 		fkv__epoch_unprotect(&r->st->epoch, r->slot);
 		nap();
 	}
-}
-
-static void release_growth(fkv_store *st)
-{
-	atomic_store_explicit(&st->index.grow_busy, 0, memory_order_release);
 }
 
 /* Writes the current table's entries, bucket by bucket (fuzzy: writers
@@ -453,7 +443,7 @@ static int take(struct run *r)
 	wait_epoch(st);
 	int rc = write_index(r);
 	if (rc != FKV_OK) {
-		release_growth(st);
+		fkv__index_release(&st->index);
 		return rc;
 	}
 
@@ -469,7 +459,7 @@ static int take(struct run *r)
 	r->meta.in_progress_start = ips;
 	advance(st);
 	wait_epoch(st);
-	release_growth(st);
+	fkv__index_release(&st->index);
 
 	/* WAIT_PENDING: a pending operation of v changed nothing and runs
 	 * again in v + 1 (fkv.h); nothing of v is left in flight. */

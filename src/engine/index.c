@@ -250,12 +250,22 @@ static void prepare_done(void *ctx)
 			      memory_order_seq_cst);
 }
 
+bool fkv__index_hold(struct fkv__index *ix)
+{
+	uint32_t idle = 0;
+	return atomic_compare_exchange_strong_explicit(&ix->grow_busy, &idle, 1,
+						       memory_order_acq_rel,
+						       memory_order_relaxed);
+}
+
+void fkv__index_release(struct fkv__index *ix)
+{
+	atomic_store_explicit(&ix->grow_busy, 0, memory_order_release);
+}
+
 int fkv__index_grow_start(struct fkv__index *ix)
 {
-	uint32_t expect = 0;
-	if (!atomic_compare_exchange_strong_explicit(&ix->grow_busy, &expect, 1,
-						     memory_order_acq_rel,
-						     memory_order_relaxed))
+	if (!fkv__index_hold(ix))
 		return FKV_ABORTED;
 	uint64_t s = atomic_load_explicit(&ix->state, memory_order_acquire);
 	uint64_t cur = s & 1;
@@ -267,7 +277,7 @@ int fkv__index_grow_start(struct fkv__index *ix)
 	if (grown == NULL || cs == NULL) {
 		table_free(grown);
 		free((void *)cs);
-		atomic_store_explicit(&ix->grow_busy, 0, memory_order_release);
+		fkv__index_release(ix);
 		return FKV_OUT_OF_MEMORY;
 	}
 	ix->tables[cur ^ 1] = grown;
@@ -383,7 +393,7 @@ static void free_old_table(void *ctx)
 	ix->tables[old] = NULL;
 	free((void *)ix->chunk_state);
 	ix->chunk_state = NULL;
-	atomic_store_explicit(&ix->grow_busy, 0, memory_order_release);
+	fkv__index_release(ix);
 }
 
 static void ensure_split(struct fkv__index *ix, uint64_t cur, uint64_t chunk)

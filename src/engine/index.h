@@ -149,6 +149,14 @@ int fkv__index_restore(struct fkv__table *t, uint64_t b, uint64_t entry);
 /* The overflow bucket behind a bucket's overflow word. */
 struct fkv__bucket *fkv__index_ovf_bucket(struct fkv__table *t, uint64_t ref);
 
+/* Takes the growth flag (grow_busy) when it is free: no growth can start
+ * until fkv__index_release.  Returns false while a growth runs (or
+ * another holder has it): the caller helps it along and tries again.
+ * fkv_clear and checkpoints hold it; a growth holds it itself until its
+ * old table is freed.  Any thread. */
+bool fkv__index_hold(struct fkv__index *ix);
+void fkv__index_release(struct fkv__index *ix);
+
 /* Starts a growth.  Returns 0, FKV_ABORTED (one is running) or
  * FKV_OUT_OF_MEMORY. */
 int fkv__index_grow_start(struct fkv__index *ix);

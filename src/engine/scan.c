@@ -505,12 +505,7 @@ int fkv_clear(fkv_session *s)
 	/* Hold off index growth (its flag) so that no split copies entries
 	 * the clear has not reached yet into a new table; finish a growth
 	 * already running first. */
-	for (;;) {
-		uint32_t idle = 0;
-		if (atomic_compare_exchange_strong_explicit(
-			    &ix->grow_busy, &idle, 1, memory_order_acq_rel,
-			    memory_order_relaxed))
-			break;
+	while (!fkv__index_hold(ix)) {
 		fkv__index_grow_help(ix, UINT64_MAX);
 		fkv_refresh(s);
 		sched_yield();
@@ -523,7 +518,7 @@ int fkv_clear(fkv_session *s)
 	uint64_t n = 0;
 	for (uint64_t b = 0; b < t->size; b++)
 		n += clear_bucket(t, &t->buckets[b]);
-	atomic_store_explicit(&ix->grow_busy, 0, memory_order_release);
+	fkv__index_release(ix);
 	for (uint64_t i = 0; i < n; i++)
 		stat_dec(s, FKV__ST_INDEX_ENTRIES);
 	fkv__stat_inc(s, FKV__ST_CLEARS);
