@@ -36,8 +36,8 @@
 #include "device.h"
 #include "durable.h"
 
-#define WRITTEN 0x80000000u /* header bit: the entry is published */
-#define FILLER 0xffffffffu  /* header: the rest of the page is unused */
+#define WRITTEN 0x80000000u	 /* header bit: the entry is published */
+#define FILLER 0xffffffffu	 /* header: the rest of the page is unused */
 #define COMMIT_MAGIC 0x31474c46u /* "FLG1" */
 #define COMMIT_FORMAT 1u
 #define COMMIT_BYTES 128
@@ -73,8 +73,8 @@ struct flog {
 	pthread_cond_t cond, done;
 	bool stop;
 	pthread_t thread;
-	uint32_t interval_ms;
-	bool no_sync;
+	_Atomic uint32_t interval_ms;
+	_Atomic bool no_sync;
 	flog_commit_fn on_commit;
 	void *ctx;
 
@@ -191,9 +191,9 @@ int flog_appendv(flog *l, const struct iovec *iov, int n, uint64_t *addr,
 						 memory_order_relaxed);
 			continue;
 		}
-		if (atomic_compare_exchange_weak_explicit(
-			    &l->tail, &t, e, memory_order_acq_rel,
-			    memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(&l->tail, &t, e,
+							  memory_order_acq_rel,
+							  memory_order_relaxed))
 			break;
 	}
 	atomic_fetch_add_explicit(&l->appended, 1, memory_order_relaxed);
@@ -290,7 +290,7 @@ static int write_commit(flog *l, uint64_t begin, uint64_t committed,
 	off_t off = (seq & 1) ? COMMIT_SLOT : 0;
 	if (pwrite(l->cfd, r, sizeof(r), off) != (ssize_t)sizeof(r))
 		return errno != 0 ? -errno : -EIO;
-	if (!l->no_sync && fdatasync(l->cfd) != 0)
+	if (!atomic_load(&l->no_sync) && fdatasync(l->cfd) != 0)
 		return -errno;
 	l->seq = seq;
 	return 0;
@@ -387,7 +387,7 @@ static void recycle(flog *l)
 /* One commit up to target (the flusher).  Returns 0 or an error. */
 static int commit_to(flog *l, uint64_t target)
 {
-	if (!l->no_sync) {
+	if (!atomic_load(&l->no_sync)) {
 		int rc = dev_flush(l->dev);
 		if (rc != 0) {
 			fail(l, FKV_IO_ERROR, "fsync of the log", rc);
@@ -424,12 +424,17 @@ static uint64_t mono_ms(void)
 static void *flusher(void *arg)
 {
 	flog *l = arg;
-	uint64_t next_commit = mono_ms() + l->interval_ms;
+	uint32_t interval = atomic_load(&l->interval_ms);
+	uint64_t next_commit = mono_ms() + interval;
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		uint64_t tail = atomic_load(&l->tail);
 		uint64_t now = mono_ms();
-		bool due = l->interval_ms > 0 && now >= next_commit;
+		if (atomic_load(&l->interval_ms) != interval) {
+			interval = atomic_load(&l->interval_ms);
+			next_commit = now + interval;
+		}
+		bool due = interval > 0 && now >= next_commit;
 		bool want = atomic_load(&l->commit_want) >
 				    atomic_load(&l->committed) ||
 			    (due && tail > atomic_load(&l->committed));
@@ -441,8 +446,8 @@ static void *flusher(void *arg)
 			if (l->stop)
 				break;
 			if (due)
-				next_commit = now + l->interval_ms;
-			if (l->interval_ms > 0) {
+				next_commit = now + interval;
+			if (interval > 0) {
 				struct timespec dl;
 				clock_gettime(CLOCK_REALTIME, &dl);
 				uint64_t ms = next_commit > now
@@ -454,8 +459,7 @@ static void *flusher(void *arg)
 					dl.tv_sec++;
 					dl.tv_nsec -= 1000000000;
 				}
-				pthread_cond_timedwait(&l->cond, &l->lock,
-						       &dl);
+				pthread_cond_timedwait(&l->cond, &l->lock, &dl);
 			} else {
 				pthread_cond_wait(&l->cond, &l->lock);
 			}
@@ -472,7 +476,7 @@ static void *flusher(void *arg)
 		recycle(l);
 		if (want && atomic_load(&l->failed) == 0) {
 			commit_to(l, target);
-			next_commit = mono_ms() + l->interval_ms;
+			next_commit = mono_ms() + interval;
 		}
 		pthread_mutex_lock(&l->lock);
 	}
@@ -529,23 +533,22 @@ static int say(char *why, size_t n, int rc, const char *fmt, ...)
 	return rc;
 }
 
-int flog_read(flog *l, uint64_t addr, uint64_t limit, void **entry,
+int flog_read(flog *l, uint64_t *at_addr, uint64_t limit, void **entry,
 	      uint32_t *len, uint64_t *next, char *why, size_t why_len)
 {
+	uint64_t addr = *at_addr;
 	*entry = NULL;
 	*len = 0;
 	uint64_t begin = atomic_load(&l->begin);
 	if (addr < begin)
 		return say(why, why_len, FKV_INVALID,
-			       "address %llu is below the log's begin "
-			       "address %llu",
-			       (unsigned long long)addr,
-			       (unsigned long long)begin);
+			   "address %llu is below the log's begin "
+			   "address %llu",
+			   (unsigned long long)addr, (unsigned long long)begin);
 	if (addr > limit)
 		return say(why, why_len, FKV_INVALID,
-			       "address %llu is beyond the end address %llu",
-			       (unsigned long long)addr,
-			       (unsigned long long)limit);
+			   "address %llu is beyond the end address %llu",
+			   (unsigned long long)addr, (unsigned long long)limit);
 	pthread_rwlock_rdlock(&l->frames_lock);
 	int rc;
 	uint32_t h = 0, crc = 0;
@@ -569,31 +572,41 @@ int flog_read(flog *l, uint64_t addr, uint64_t limit, void **entry,
 	if (!(h & WRITTEN) || n > flog_max_entry(l) || end > limit ||
 	    ((addr & l->mask) + FLOG_HEADER + pad4(n)) > l->page_size) {
 		rc = say(why, why_len, FKV_INVALID,
-			     "no entry starts at address %llu",
-			     (unsigned long long)addr);
+			 "no entry starts at address %llu",
+			 (unsigned long long)addr);
 		goto out;
 	}
-	uint8_t *buf = malloc(n > 0 ? n : 1);
+	/* The word after the entry tells whether the next entry went to the
+	 * next page (a filler).  On the device it comes with the payload. */
+	uint64_t mem_begin = atomic_load(&l->mem_begin);
+	bool peek = end < limit && (end & l->mask) != 0;
+	bool peek_dev = peek && end < mem_begin;
+	uint64_t want = peek_dev ? end - addr - FLOG_HEADER + 4 : n;
+	uint8_t *buf = malloc(want > 0 ? want : 1);
 	if (buf == NULL) {
 		rc = FKV_OUT_OF_MEMORY;
 		goto out;
 	}
-	if ((rc = copy_out(l, addr + FLOG_HEADER, buf, n)) != FKV_OK) {
+	if ((rc = copy_out(l, addr + FLOG_HEADER, buf, want)) != FKV_OK) {
 		free(buf);
 		goto io;
 	}
+	uint32_t after = 0;
+	if (peek_dev)
+		after = fkv__get32(buf + want - 4);
+	else if (peek)
+		after = load_word(at(l, end));
 	struct iovec v = {.iov_base = buf, .iov_len = n};
 	if (entry_crc((uint32_t)n, &v, 1) != crc) {
 		free(buf);
 		/* Below committed it was written whole: damage.  Elsewhere
 		 * (an address handed in by the caller) it is no entry. */
 		rc = say(why, why_len,
-			     addr < atomic_load(&l->committed)
-				     ? FKV_CORRUPTION
-				     : FKV_INVALID,
-			     "no entry starts at address %llu, or it fails "
-			     "its checksum",
-			     (unsigned long long)addr);
+			 addr < atomic_load(&l->committed) ? FKV_CORRUPTION
+							   : FKV_INVALID,
+			 "no entry starts at address %llu, or it fails "
+			 "its checksum",
+			 (unsigned long long)addr);
 		goto out;
 	}
 	if (n == 0) {
@@ -602,19 +615,19 @@ int flog_read(flog *l, uint64_t addr, uint64_t limit, void **entry,
 	}
 	*entry = buf;
 	*len = (uint32_t)n;
-	if ((end & l->mask) + FLOG_HEADER > l->page_size)
+	*at_addr = addr;
+	if ((end & l->mask) + FLOG_HEADER > l->page_size || after == FILLER)
 		end = (end | l->mask) + 1;
 	*next = end;
 	rc = FKV_OK;
 	goto out;
 io:
 	if (rc == FKV_INVALID)
-		say(why, why_len, FKV_INVALID,
-			"address %llu was truncated",
-			(unsigned long long)addr);
+		say(why, why_len, FKV_INVALID, "address %llu was truncated",
+		    (unsigned long long)addr);
 	else
 		say(why, why_len, rc, "reading the log at %llu",
-			(unsigned long long)addr);
+		    (unsigned long long)addr);
 out:
 	pthread_rwlock_unlock(&l->frames_lock);
 	return rc;
@@ -662,10 +675,10 @@ int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 		goto out;
 	if (until > committed) {
 		rc = say(why, why_len, FKV_INVALID,
-			     "address %llu is beyond the committed address "
-			     "%llu",
-			     (unsigned long long)until,
-			     (unsigned long long)committed);
+			 "address %llu is beyond the committed address "
+			 "%llu",
+			 (unsigned long long)until,
+			 (unsigned long long)committed);
 		goto out;
 	}
 	uint8_t *page = malloc(l->page_size);
@@ -676,13 +689,19 @@ int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 	uint64_t n = 0;
 	pthread_rwlock_rdlock(&l->frames_lock);
 	rc = count_entries(l, begin, until, &n, page);
+	/* At a page's unused end (a reader's position when it was the
+	 * tail), the log begins at the next page. */
+	uint32_t h = 0, crc;
+	if (rc == FKV_OK && until < committed &&
+	    header_at(l, until, &h, &crc) == FKV_OK && h == FILLER)
+		until = (until | l->mask) + 1;
 	pthread_rwlock_unlock(&l->frames_lock);
 	free(page);
 	if (rc != FKV_OK) {
 		say(why, why_len, rc,
-			rc == FKV_INVALID ? "no entry starts at address %llu"
-					  : "reading the log at %llu",
-			(unsigned long long)until);
+		    rc == FKV_INVALID ? "no entry starts at address %llu"
+				      : "reading the log at %llu",
+		    (unsigned long long)until);
 		goto out;
 	}
 	l->begin_entries += n;
@@ -690,8 +709,8 @@ int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 	if (err != 0) {
 		l->begin_entries -= n;
 		rc = say(why, why_len, FKV_IO_ERROR,
-			     "writing the commit record (errno %llu)",
-			     (unsigned long long)-err);
+			 "writing the commit record (errno %llu)",
+			 (unsigned long long)-err);
 		goto out;
 	}
 	atomic_store(&l->begin, until);
@@ -736,7 +755,8 @@ static bool all_zero(int fd)
 static int load_commit(flog *l, uint64_t v[7], char *why, size_t why_len)
 {
 	uint64_t a[7], b[7];
-	bool va = read_slot(l->cfd, 0, a), vb = read_slot(l->cfd, COMMIT_SLOT, b);
+	bool va = read_slot(l->cfd, 0, a),
+	     vb = read_slot(l->cfd, COMMIT_SLOT, b);
 	memset(v, 0, 7 * sizeof(*v));
 	if (!va && !vb) {
 		if (all_zero(l->cfd))
@@ -746,17 +766,11 @@ static int load_commit(flog *l, uint64_t v[7], char *why, size_t why_len)
 			   l->dir);
 	}
 	memcpy(v, (va && (!vb || a[0] > b[0])) ? a : b, 7 * sizeof(*v));
-	if (v[5] != l->page_size)
+	uint64_t ps = v[5], seg = v[6];
+	if (ps < 4096 || ps > (1u << 30) || (ps & (ps - 1)) != 0 || seg < ps ||
+	    (seg & (seg - 1)) != 0)
 		return say(why, why_len, FKV_CORRUPTION,
-			   "%s was written with a page size of %llu, not %llu",
-			   l->dir, (unsigned long long)v[5],
-			   (unsigned long long)l->page_size);
-	if (v[6] != l->segment_size)
-		return say(why, why_len, FKV_CORRUPTION,
-			   "%s was written with a segment size of %llu, not "
-			   "%llu",
-			   l->dir, (unsigned long long)v[6],
-			   (unsigned long long)l->segment_size);
+			   "%s/commit: bad page or segment size", l->dir);
 	if (v[1] < FLOG_START || v[1] > v[2] || v[3] > v[4])
 		return say(why, why_len, FKV_CORRUPTION,
 			   "%s/commit: inconsistent addresses", l->dir);
@@ -801,8 +815,8 @@ int flog_open(const flog_config *cfg, flog **out, char *why, size_t why_len)
 	l->segment_size = seg;
 	l->pages = pages;
 	l->page_bits = __builtin_ctzll(ps);
-	l->interval_ms = cfg->commit_interval_ms;
-	l->no_sync = cfg->no_sync;
+	atomic_init(&l->interval_ms, cfg->commit_interval_ms);
+	atomic_init(&l->no_sync, cfg->no_sync);
 	l->on_commit = cfg->on_commit;
 	l->ctx = cfg->ctx;
 	snprintf(l->dir, sizeof(l->dir), "%s", cfg->dir);
@@ -841,6 +855,15 @@ int flog_open(const flog_config *cfg, flog **out, char *why, size_t why_len)
 	uint64_t v[7];
 	if ((rc = load_commit(l, v, why, why_len)) != FKV_OK)
 		goto fail;
+	if (v[0] != 0) {
+		/* An existing log keeps the sizes it was written with. */
+		ps = v[5];
+		seg = v[6];
+		l->page_size = ps;
+		l->mask = ps - 1;
+		l->page_bits = __builtin_ctzll(ps);
+		l->segment_size = seg;
+	}
 	uint64_t begin = v[0] ? v[1] : FLOG_START;
 	uint64_t committed = v[0] ? v[2] : FLOG_START;
 	l->seq = v[0];
@@ -909,6 +932,13 @@ void flog_close(flog *l)
 	pthread_mutex_destroy(&l->io_lock);
 	pthread_cond_destroy(&l->io_cond);
 	free(l);
+}
+
+void flog_set_commit_interval(flog *l, uint32_t ms, bool no_sync)
+{
+	atomic_store(&l->no_sync, no_sync);
+	atomic_store(&l->interval_ms, ms);
+	wake_flusher(l);
 }
 
 uint64_t flog_begin(const flog *l)

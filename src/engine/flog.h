@@ -65,21 +65,23 @@ typedef struct flog flog;
 typedef void (*flog_commit_fn)(void *ctx, uint64_t committed);
 
 typedef struct flog_config {
-	const char *dir;	  /* the log's folder; created if missing */
-	const char *device;	  /* "file" (default when NULL) or "null" */
-	uint64_t page_size;	  /* power of two, 4 KB .. 1 GB; 0: 1 MB */
-	uint32_t pages;		  /* memory frames, >= 2; 0: 8 */
-	uint64_t segment_size;	  /* device segment, power of two >= page */
+	const char *dir;	     /* the log's folder; created if missing */
+	const char *device;	     /* "file" (default when NULL) or "null" */
+	uint64_t page_size;	     /* power of two, 4 KB .. 1 GB; 0: 1 MB
+				   * (an existing log keeps its own) */
+	uint32_t pages;		     /* memory frames, >= 2; 0: 8 */
+	uint64_t segment_size;	     /* device segment, power of two >= page
+				   * (an existing log keeps its own) */
 	uint32_t commit_interval_ms; /* automatic commits; 0: none */
-	bool no_sync;		  /* commits reach the OS, not the disk */
-	flog_commit_fn on_commit; /* may be NULL */
+	bool no_sync;		     /* commits reach the OS, not the disk */
+	flog_commit_fn on_commit;    /* may be NULL */
 	void *ctx;
 } flog_config;
 
 /* Opens (creating it when missing) and recovers the log in cfg->dir, and
  * starts its thread.  Returns FKV_OK and sets *out; FKV_INVALID (bad
- * config), FKV_IO_ERROR, FKV_CORRUPTION (both commit slots damaged, or a
- * page size that differs from the one the log was written with) or
+ * config), FKV_IO_ERROR, FKV_CORRUPTION (both commit slots damaged, or
+ * impossible values in the record) or
  * FKV_OUT_OF_MEMORY, with the reason in why[why_len]. */
 int flog_open(const flog_config *cfg, flog **out, char *why, size_t why_len);
 
@@ -113,6 +115,10 @@ int flog_commit(flog *l);
  * limit).  Returns true when reached.  Any thread. */
 bool flog_wait_committed(flog *l, uint64_t addr, int64_t timeout_ms);
 
+/* Changes the automatic commit interval (0: none) and whether commits
+ * skip fsync.  Any thread. */
+void flog_set_commit_interval(flog *l, uint32_t ms, bool no_sync);
+
 /* Addresses: begin (entries below were truncated), committed (durable
  * below), tail (next append).  Any thread. */
 uint64_t flog_begin(const flog *l);
@@ -133,16 +139,17 @@ void flog_get_info(flog *l, flog_info *out);
 /* Why commits stopped (a static or log-owned string), or NULL. */
 const char *flog_failed(flog *l);
 
-/* Reads the entry at addr, which must lie in [begin, limit) where limit
- * <= tail.  On FKV_OK *entry (malloc'd; the caller frees it, NULL for an
- * empty entry), *len and *next (the next entry's address, skipping a page
- * end) are set.  Returns FKV_NOT_FOUND when addr == limit (nothing there
- * yet), FKV_PENDING when the entry at addr is still being written,
- * FKV_INVALID (below begin, above limit, or not an entry boundary: see
- * why), FKV_CORRUPTION (a stored entry fails its checksum),
- * FKV_IO_ERROR or FKV_OUT_OF_MEMORY.  why (may be NULL) gets a reason.
- * Any thread. */
-int flog_read(flog *l, uint64_t addr, uint64_t limit, void **entry,
+/* Reads the entry at *addr, which must lie in [begin, limit] where limit
+ * <= tail; an address at the unused end of a page (a filler) reads the
+ * next page's first entry, and *addr is moved to it.  On FKV_OK *entry
+ * (malloc'd; the caller frees it, NULL for an empty entry), *len and
+ * *next (the address after the entry) are set.  Returns FKV_NOT_FOUND
+ * when nothing lies at *addr below limit yet, FKV_PENDING when the entry
+ * there is still being written, FKV_INVALID (below begin, above limit,
+ * or not an entry boundary: see why), FKV_CORRUPTION (a committed entry
+ * fails its checksum), FKV_IO_ERROR or FKV_OUT_OF_MEMORY.  why (may be
+ * NULL) gets a reason.  Any thread. */
+int flog_read(flog *l, uint64_t *addr, uint64_t limit, void **entry,
 	      uint32_t *len, uint64_t *next, char *why, size_t why_len);
 
 /* Moves begin to until, which must be an entry boundary in [begin,
