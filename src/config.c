@@ -3,6 +3,8 @@
  * CONFIG REWRITE code: see config.h.
  */
 #include "config.h"
+#include "aof.h"
+#include "logs.h"
 #include "persist.h"
 
 #include <ctype.h>
@@ -35,6 +37,12 @@ static const struct cfg_enum maxmemory_policies[] = {
 static const struct cfg_enum fsync_policies[] = {
 	{"everysec", 1}, {"always", 2}, {"no", 0}, {NULL, 0}};
 
+static const struct cfg_enum log_commit_policies[] = {
+	{"always", CFG_COMMIT_ALWAYS},
+	{"everysec", CFG_COMMIT_EVERYSEC},
+	{"manual", CFG_COMMIT_MANUAL},
+	{NULL, 0}};
+
 static const struct cfg_enum checkpoint_types[] = {
 	{"foldover", CFG_CHECKPOINT_FOLDOVER},
 	{"snapshot", CFG_CHECKPOINT_SNAPSHOT},
@@ -50,8 +58,9 @@ static const struct cfg_enum debug_modes[] = {{"no", CFG_DEBUG_NO},
 
 static const char *check_obl(rf_config *cfg);
 static const char *check_save(rf_config *cfg);
-static const char *check_appendonly(rf_config *cfg);
 static const char *check_cluster(rf_config *cfg);
+static const char *check_log_policy(rf_config *cfg);
+static const char *check_appendfsync(rf_config *cfg);
 static const char *check_daemonize(rf_config *cfg);
 static const char *check_maxclients(rf_config *cfg);
 
@@ -289,17 +298,60 @@ const cfg_option cfg_options[] = {
 	 .offset = OFF(appendonly),
 	 .max = 1,
 	 .def = "no",
-	 .mutable_ = true,
-	 .check = check_appendonly,
-	 .doc = "append-only file: not built yet, so it must stay 'no'"},
+	 .doc = "yes: every write command is logged to the append-only file "
+		"(a FasterLog in dir/appenddirname) before it is acknowledged; "
+		"start-up replays it after the newest checkpoint; needs "
+		"storage-tier yes; set at start"},
 	{.name = "appendfsync",
 	 .type = CFG_ENUM,
 	 .offset = OFF(appendfsync),
 	 .def = "everysec",
 	 .mutable_ = true,
 	 .enums = fsync_policies,
-	 .doc = "accepted and reported, not used until the append-only file "
-		"exists"},
+	 .check = check_appendfsync,
+	 .doc = "always: a write's reply waits until it is durable (group "
+		"commit); everysec: the append-only file commits every second; "
+		"no: it reaches the OS every second without fsync"},
+	{.name = "appenddirname",
+	 .type = CFG_STRING,
+	 .offset = OFF(appenddirname),
+	 .def = "appendonlydir",
+	 .doc = "the append-only file's folder, under dir"},
+	{.name = "log-commit-policy",
+	 .type = CFG_ENUM,
+	 .offset = OFF(log_commit_policy),
+	 .def = "everysec",
+	 .mutable_ = true,
+	 .enums = log_commit_policies,
+	 .check = check_log_policy,
+	 .doc = "when LOG.APPEND entries become durable: always (the reply "
+		"waits for the commit), everysec (each log commits every "
+		"second), manual (only LOG.COMMIT)"},
+	{.name = "faster-log-page-size",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(faster_log_page_size),
+	 .min = 4096,
+	 .max = 1024 * 1024 * 1024,
+	 .def = "1mb",
+	 .doc = "page size of new LOG.* logs and of a new append-only file (a "
+		"power of two); an entry holds at most this minus 8 bytes; an "
+		"existing log keeps the size it was created with"},
+	{.name = "faster-log-pages",
+	 .type = CFG_INT,
+	 .offset = OFF(faster_log_pages),
+	 .min = 2,
+	 .max = 4096,
+	 .def = "8",
+	 .doc = "pages each open log keeps in memory (appends wait when all "
+		"of them wait for the device)"},
+	{.name = "faster-log-segment-size",
+	 .type = CFG_MEMORY,
+	 .offset = OFF(faster_log_segment_size),
+	 .min = 4096,
+	 .max = INT64_C(1) << 40,
+	 .def = "256mb",
+	 .doc = "segment file size of new logs (a power of two, at least the "
+		"page size); LOG.TRUNCATE frees whole segments"},
 	{.name = "dbfilename",
 	 .type = CFG_STRING,
 	 .offset = OFF(dbfilename),
@@ -539,11 +591,20 @@ static const char *check_save(rf_config *cfg)
 	return persist_check_points(cfg->save);
 }
 
-static const char *check_appendonly(rf_config *cfg)
+/* Not a check: open logs take the new policy's commit interval. */
+static const char *check_log_policy(rf_config *cfg)
 {
-	return cfg->appendonly ? "the append-only file is not built yet: "
-				 "appendonly must be no"
-			       : NULL;
+	(void)cfg;
+	logs_policy_changed();
+	return NULL;
+}
+
+/* Not a check either: the append-only file takes the new policy. */
+static const char *check_appendfsync(rf_config *cfg)
+{
+	(void)cfg;
+	aof_policy_changed();
+	return NULL;
 }
 
 static const char *check_cluster(rf_config *cfg)

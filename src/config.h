@@ -50,13 +50,19 @@ typedef struct rf_config {
 	int64_t maxmemory;
 	int64_t maxmemory_policy;
 	int64_t maxmemory_samples;
-	/* persistence (not built yet: placeholders clients probe) */
+	/* persistence */
 	char *save;
 	int64_t checkpoint_keep;
 	int64_t checkpoint_flush_rate;
 	int64_t checkpoint_type; /* CFG_CHECKPOINT_* */
 	int64_t appendonly;
-	int64_t appendfsync;
+	int64_t appendfsync; /* CFG_FSYNC_* */
+	char *appenddirname;
+	/* FasterLog (LOG.* and the append-only file) */
+	int64_t log_commit_policy; /* CFG_COMMIT_* */
+	int64_t faster_log_page_size;
+	int64_t faster_log_pages;
+	int64_t faster_log_segment_size;
 	char *dbfilename;
 	/* replication and cluster (neither exists) */
 	int64_t replica_read_only;
@@ -81,6 +87,8 @@ typedef struct rf_config {
 /* device-type values. */
 enum { CFG_DEVICE_FILE = 0, CFG_DEVICE_URING = 1, CFG_DEVICE_NULL = 2 };
 enum { CFG_CHECKPOINT_FOLDOVER = 0, CFG_CHECKPOINT_SNAPSHOT = 1 };
+enum { CFG_FSYNC_NO = 0, CFG_FSYNC_EVERYSEC = 1, CFG_FSYNC_ALWAYS = 2 };
+enum { CFG_COMMIT_ALWAYS = 0, CFG_COMMIT_EVERYSEC = 1, CFG_COMMIT_MANUAL = 2 };
 
 /* enable-debug-command values. */
 enum { CFG_DEBUG_NO = 0, CFG_DEBUG_YES = 1, CFG_DEBUG_LOCAL = 2 };

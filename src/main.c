@@ -20,9 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aof.h"
 #include "cmd.h"
 #include "conn.h"
 #include "device.h"
+#include "logs.h"
 #include "persist.h"
 #include "server.h"
 
@@ -361,6 +363,8 @@ int main(int argc, char **argv)
 	}
 	if (open_store() != 0)
 		return 1;
+	if (aof_open() != 0)
+		return 1;
 
 	int fds[16], nfds = 0;
 	int backlog = (int)server.cfg.tcp_backlog;
@@ -415,6 +419,7 @@ int main(int argc, char **argv)
 		n = cores > 0 ? (int)cores : 1;
 	}
 	persist_init();
+	logs_init(server.cfg.dir);
 	if (workers_start(n, fds, nfds) != 0)
 		return 1;
 	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
@@ -433,7 +438,9 @@ int main(int argc, char **argv)
 	}
 	rf_log(RF_LOG_WARNING, "Received a shutdown request, exiting now.");
 	workers_stop();
+	logs_shutdown();
 	int exit_code = final_save();
+	aof_close();
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (server.cfg.unixsocket[0] != '\0')

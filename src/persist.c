@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aof.h"
 #include "server.h"
 
 /* Redis waits this long before an autosave retries a failed one. */
@@ -27,6 +28,7 @@ static struct {
 	uint64_t saves, version, size;
 	uint64_t writes_at_start; /* engine writes when the running one began */
 	uint64_t writes_at_save;  /* ... when the last successful one began */
+	uint64_t aof_at_start;	  /* the AOF's tail when the running began */
 } ps = {.lock = PTHREAD_MUTEX_INITIALIZER,
 	.last_ok = true,
 	.last_time_sec = -1};
@@ -61,6 +63,13 @@ void persist_init(void)
 static void on_checkpoint(void *ctx, const fkv_checkpoint_info *info)
 {
 	(void)ctx;
+	/* First the AOF: what this checkpoint holds may go, before anything
+	 * waits on the result. */
+	pthread_mutex_lock(&ps.lock);
+	uint64_t aof_at = ps.aof_at_start;
+	pthread_mutex_unlock(&ps.lock);
+	if (info->status == FKV_OK)
+		aof_checkpoint_done(aof_at);
 	pthread_mutex_lock(&ps.lock);
 	ps.running = false;
 	ps.last_ok = info->status == FKV_OK;
@@ -97,6 +106,9 @@ static int start_locked(bool background)
 	if (ps.running || ps.save_waiting)
 		return PERSIST_BUSY;
 	uint64_t writes = engine_writes();
+	/* Before the checkpoint starts: no entry below is of its next
+	 * version (aof.h). */
+	uint64_t aof_at = aof_checkpoint_start();
 	uint64_t rate = background ? (uint64_t)cfg_get_int(
 					     &server.cfg.checkpoint_flush_rate)
 				   : 0;
@@ -114,6 +126,7 @@ static int start_locked(bool background)
 	ps.scheduled = false;
 	ps.started_ms = ps.last_try_ms;
 	ps.writes_at_start = writes;
+	ps.aof_at_start = aof_at;
 	rf_log(RF_LOG_NOTICE,
 	       "Background saving started (checkpoint, no fork)");
 	return PERSIST_STARTED;

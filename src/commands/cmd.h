@@ -88,6 +88,7 @@ extern const cmd_def cmd_keys_table[];
 extern const cmd_def cmd_server_table[];
 extern const cmd_def cmd_client_table[];
 extern const cmd_def cmd_command_table[];
+extern const cmd_def cmd_log_table[];
 
 /* Called by each worker about hz times a second: reclaims expired keys a
  * slice at a time (cmd_keys.c).  *cursor is the worker's own position. */

@@ -41,6 +41,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "aof.h"
 #include "cmd.h"
 #include "conn.h"
 #include "glob.h"
@@ -1135,7 +1136,7 @@ static void flush_generic(cmd_ctx *ctx, bool all)
 	/* As Redis does with save points set, FLUSHALL saves at once, so
 	 * that a crash cannot bring the old data set back.  (A checkpoint
 	 * under way when the clear came fails: it cannot hold it.) */
-	if (rc == FKV_OK && all && persist_supported() &&
+	if (rc == FKV_OK && all && persist_supported() && !aof_replaying() &&
 	    persist_has_save_points() &&
 	    persist_save_now(ctx->s) != PERSIST_STARTED)
 		rf_log(RF_LOG_WARNING,

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aof.h"
 #include "cmd.h"
 #include "cmd_docs.h"
 #include "conn.h"
@@ -385,6 +386,8 @@ static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 	(void)ctx;
 	persist_status ps;
 	persist_status_get(&ps);
+	aof_status as;
+	aof_status_get(&as);
 	sb_printf(b,
 		  "# Persistence\r\n"
 		  "loading:0\r\n"
@@ -400,14 +403,14 @@ static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 		  "checkpoint_version:%llu\r\n"
 		  "checkpoint_size:%llu\r\n"
 		  "checkpoint_phase:%s\r\n"
-		  "aof_enabled:0\r\n"
+		  "aof_enabled:%d\r\n"
 		  "aof_rewrite_in_progress:0\r\n"
 		  "aof_rewrite_scheduled:0\r\n"
 		  "aof_last_rewrite_time_sec:-1\r\n"
 		  "aof_current_rewrite_time_sec:-1\r\n"
 		  "aof_last_bgrewrite_status:ok\r\n"
 		  "aof_rewrites:0\r\n"
-		  "aof_last_write_status:ok\r\n",
+		  "aof_last_write_status:%s\r\n",
 		  (unsigned long long)ps.changes, ps.in_progress ? 1 : 0,
 		  (long long)ps.lastsave, ps.last_ok ? "ok" : "err",
 		  (long long)ps.last_time_sec, (long long)ps.current_time_sec,
@@ -417,7 +420,18 @@ static void info_persistence(cmd_ctx *ctx, resp_buf *b)
 			  ? "snapshot"
 			  : "foldover",
 		  (unsigned long long)ps.version, (unsigned long long)ps.size,
-		  ps.phase);
+		  ps.phase, as.enabled ? 1 : 0, as.write_ok ? "ok" : "err");
+	if (as.enabled)
+		sb_printf(b,
+			  "aof_current_size:%llu\r\n"
+			  "aof_base_size:%llu\r\n"
+			  "aof_pending_rewrite:0\r\n"
+			  "aof_buffer_length:%llu\r\n"
+			  "aof_pending_bio_fsync:0\r\n"
+			  "aof_delayed_fsync:0\r\n",
+			  (unsigned long long)as.current_size,
+			  (unsigned long long)as.base_size,
+			  (unsigned long long)as.buffer_length);
 }
 
 /* Live records the cache mode's log dropped from memory. */
@@ -1092,6 +1106,22 @@ static void cmd_bgsave(cmd_ctx *ctx)
 		reply_persist_error(ctx, rc);
 }
 
+/* BGREWRITEAOF: a checkpoint is our rewrite: once it is durable the
+ * append-only file drops what it holds (aof.h).  Redis's replies. */
+static void cmd_bgrewriteaof(cmd_ctx *ctx)
+{
+	int rc = persist_bgsave(true);
+	if (rc == PERSIST_STARTED)
+		resp_add_simple(
+			ctx->out,
+			"Background append only file rewriting started");
+	else if (rc == PERSIST_SCHEDULED)
+		resp_add_simple(ctx->out, "Background append only file "
+					  "rewriting scheduled");
+	else
+		reply_persist_error(ctx, rc);
+}
+
 static bool client_is_local(const rf_client *c)
 {
 	return (c->flags & CLIENT_UNIX) || strncmp(c->addr, "127.", 4) == 0 ||
@@ -1284,6 +1314,11 @@ const cmd_def cmd_server_table[] = {
 	{"info", cmd_info, -1, CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
 	 "Returns information and statistics about the server.", "1.0.0",
 	 "O(1)", NULL},
+	{"bgrewriteaof", cmd_bgrewriteaof, 1, CMD_ADMIN | CMD_NOSCRIPT, 0, 0, 0,
+	 "server",
+	 "Asynchronously rewrites the append-only file to disk (here: takes "
+	 "a checkpoint, which truncates the append-only file).",
+	 "1.0.0", "O(1)", NULL},
 	{"bgsave", cmd_bgsave, -1, CMD_ADMIN | CMD_NOSCRIPT, 0, 0, 0, "server",
 	 "Asynchronously saves the database(s) to disk.", "1.0.0", "O(1)",
 	 NULL},

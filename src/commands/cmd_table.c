@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "aof.h"
 #include "cmd.h"
 #include "conn.h"
 #include "resp_parse.h"
@@ -32,7 +33,8 @@ int cmd_init(void)
 {
 	const cmd_def *families[] = {cmd_connection_table, cmd_string_table,
 				     cmd_keys_table,	   cmd_server_table,
-				     cmd_client_table,	   cmd_command_table};
+				     cmd_client_table,	   cmd_command_table,
+				     cmd_log_table};
 	size_t n = 0;
 	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
 		for (const cmd_def *d = families[f]; d->name; d++)
@@ -194,7 +196,10 @@ void cmd_dispatch(cmd_ctx *ctx)
 	if (ctx->s != NULL && may_pend(d, ctx->argc) &&
 	    !(c->flags & CLIENT_NO_PENDING))
 		fkv_session_set_waiter(ctx->s, c);
-	d->fn(ctx);
+	if ((d->flags & CMD_WRITE) && aof_logging())
+		aof_run(ctx, d);
+	else
+		d->fn(ctx);
 }
 
 /* ---- helpers ---------------------------------------------------------- */

@@ -383,6 +383,25 @@ void fkv_recovery_result(fkv_store *st, fkv_recovery_info *out);
 uint64_t fkv_session_id(const fkv_session *s);
 int fkv_recovered_serial(fkv_store *st, uint64_t session_id, uint64_t *serial);
 
+/* The checkpoint version the session's operations belong to: an
+ * operation completed in version v is held by a checkpoint of version v
+ * or later, never by an earlier one.  It rises only at the session's
+ * refreshes.  Owner thread. */
+uint64_t fkv_session_version(const fkv_session *s);
+
+/* The session's clock (Unix ms), by which expiry is judged; set at each
+ * refresh from the wall clock, unless fixed: fkv_session_set_clock(s, ms)
+ * fixes it at ms (a log replay runs each operation at its original time),
+ * and 0 lets it follow the wall clock again.  Owner thread. */
+int64_t fkv_session_clock(const fkv_session *s);
+void fkv_session_set_clock(fkv_session *s, int64_t ms);
+
+/* Raises the store's version to at least `version` (for a log replayed
+ * after recovery whose operations carry later versions: the next
+ * checkpoint is then later than all of them).  Only while no checkpoint
+ * runs and before sessions start. */
+void fkv_store_advance_version(fkv_store *st, uint64_t version);
+
 /* ---- Statistics ------------------------------------------------------- */
 
 typedef struct fkv_stats {

@@ -123,6 +123,7 @@ struct fkv_session {
 	uint32_t ops;		  /* operations since the last refresh */
 	uint32_t grow_checks;	  /* refreshes that saw a crowded index */
 	int64_t now_ms;		  /* the session's clock, set at refresh */
+	int64_t fixed_clock;	  /* fkv_session_set_clock; 0: the wall */
 	fkv_session *next, *prev; /* store->sessions, under sessions_lock */
 	uint64_t id;		  /* fkv_session_id */
 	uint64_t version;	  /* checkpoint version (cpr.h) */

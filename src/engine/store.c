@@ -363,7 +363,7 @@ void fkv_refresh(fkv_session *s)
 	fkv__epoch_protect(&st->epoch, s->slot);
 	fkv__cpr_refresh(s);
 	s->ops = 0;
-	s->now_ms = fkv__wall_ms();
+	s->now_ms = s->fixed_clock != 0 ? s->fixed_clock : fkv__wall_ms();
 	struct fkv__index *ix = &st->index;
 	if (atomic_load_explicit(&ix->grow_busy, memory_order_relaxed)) {
 		fkv__index_grow_help(ix, 4);
@@ -400,6 +400,30 @@ void fkv__cpr_refresh(fkv_session *s)
 uint64_t fkv_session_id(const fkv_session *s)
 {
 	return s->id;
+}
+
+uint64_t fkv_session_version(const fkv_session *s)
+{
+	return s->version;
+}
+
+int64_t fkv_session_clock(const fkv_session *s)
+{
+	return s->now_ms;
+}
+
+void fkv_session_set_clock(fkv_session *s, int64_t ms)
+{
+	s->fixed_clock = ms;
+	s->now_ms = ms != 0 ? ms : fkv__wall_ms();
+}
+
+void fkv_store_advance_version(fkv_store *st, uint64_t version)
+{
+	uint64_t w = atomic_load(&st->cpr.state);
+	if (fkv__cpr_phase(w) == FKV__CPR_REST && fkv__cpr_version(w) < version)
+		atomic_store(&st->cpr.state,
+			     fkv__cpr_make(FKV__CPR_REST, version));
 }
 
 int fkv_grow_index(fkv_session *s, bool wait)

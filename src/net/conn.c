@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "logs.h"
 #include "server.h"
 
 pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,6 +42,9 @@ static int nworkers_running;
 static void client_free(rf_client *c);
 static void client_release(rf_client *c);
 static void write_out(rf_client *c);
+static void park(rf_client *c);
+static void unpark(rf_client *c);
+static bool replies_held(rf_client *c);
 
 /* Registers a new client and gives it its id: under the lock, so that
  * the registry (newest first) stays in id order across workers, as
@@ -282,6 +286,22 @@ static bool run_command(rf_client *c, int argc, const char **argv,
 	cmd_dispatch(&ctx);
 	bool pending = fkv_session_went_pending(w->s);
 	fkv_session_set_waiter(w->s, NULL);
+	if (c->flags & CLIENT_BLOCKED) {
+		/* It writes no reply and runs again when its wait ends. */
+		c->out.len = before;
+		if (c->pending.argv == NULL &&
+		    !pending_keep(&c->pending, argc, argv, argv_len)) {
+			c->flags &= ~CLIENT_BLOCKED;
+			resp_add_error(&c->out, "ERR out of memory");
+			c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+			return true;
+		}
+		park(c);
+		/* It may have committed before the client was parked. */
+		if (logs_reached(c->blk_log, c->blk_gen, c->blk_from + 1) != 0)
+			ev_wake(w->loop);
+		return false;
+	}
 	if (!pending) {
 		command_done(c, before);
 		return true;
@@ -304,7 +324,7 @@ static void process_input(rf_client *c)
 	rf_worker *w = c->w;
 	int until_prefetch = 0;
 	while (c->qpos < c->qlen && !(c->flags & CLIENT_CLOSE_AFTER_REPLY) &&
-	       !(c->flags & CLIENT_WAIT_IO)) {
+	       !(c->flags & (CLIENT_WAIT_IO | CLIENT_BLOCKED))) {
 		/* Each batch of pipelined commands is prefetched just before
 		 * it runs (commands of a batch overlap their misses). */
 		if (--until_prefetch <= 0) {
@@ -466,6 +486,176 @@ static void on_readable(ev_loop *loop, int fd, void *data, int mask)
 	write_out(c);
 }
 
+/* ---- clients waiting for commits (logs.h) ------------------------- */
+
+static void park(rf_client *c)
+{
+	if (c->parked)
+		return;
+	rf_worker *w = c->w;
+	c->parked = true;
+	c->park_prev = NULL;
+	c->park_next = w->parked;
+	if (w->parked != NULL)
+		w->parked->park_prev = c;
+	w->parked = c;
+	/* seq_cst, before the caller looks at the log: either it sees the
+	 * commit, or the committing thread sees it parked (Dekker). */
+	atomic_fetch_add(&w->nparked, 1);
+}
+
+static void unpark(rf_client *c)
+{
+	if (!c->parked)
+		return;
+	rf_worker *w = c->w;
+	if (c->park_prev != NULL)
+		c->park_prev->park_next = c->park_next;
+	else
+		w->parked = c->park_next;
+	if (c->park_next != NULL)
+		c->park_next->park_prev = c->park_prev;
+	c->parked = false;
+	atomic_fetch_sub(&w->nparked, 1);
+}
+
+void conn_wait_commit(rf_client *c, struct rf_flog *lg, uint64_t gen,
+		      uint64_t addr)
+{
+	for (int i = 0; i < c->nwaits; i++) {
+		rf_commit_wait *wt = &c->waits[i];
+		if (wt->lg == lg && wt->gen == gen) {
+			if (addr > wt->addr)
+				wt->addr = addr;
+			return;
+		}
+	}
+	if (c->nwaits == RF_COMMIT_WAITS) {
+		/* Many logs in one pipeline: wait for the oldest here. */
+		rf_commit_wait *wt = &c->waits[0];
+		logs_request_commit(wt->lg, wt->gen);
+		while (logs_reached(wt->lg, wt->gen, wt->addr) == 0)
+			sched_yield();
+		memmove(c->waits, c->waits + 1,
+			(RF_COMMIT_WAITS - 1) * sizeof(*wt));
+		c->nwaits--;
+	}
+	c->waits[c->nwaits++] = (rf_commit_wait){lg, gen, addr};
+}
+
+/* Drops the waits that are over; true while some remain (the client is
+ * then parked and its logs asked to commit).  A failed log closes the
+ * client: its replies would claim durability that is not there. */
+static bool replies_held(rf_client *c)
+{
+	park(c); /* first: see park() */
+	int k = 0;
+	for (int i = 0; i < c->nwaits; i++) {
+		rf_commit_wait *wt = &c->waits[i];
+		int r = logs_reached(wt->lg, wt->gen, wt->addr);
+		if (r < 0) {
+			rf_log(RF_LOG_WARNING,
+			       "Closing client id=%llu: log '%s' cannot "
+			       "commit, so its replies cannot be sent",
+			       (unsigned long long)c->id, wt->lg->name);
+			c->nwaits = 0;
+			close_client(c);
+			return true;
+		}
+		if (r == 0)
+			c->waits[k++] = *wt;
+	}
+	c->nwaits = k;
+	if (k == 0) {
+		if (!(c->flags & CLIENT_BLOCKED))
+			unpark(c);
+		return false;
+	}
+	for (int i = 0; i < k; i++)
+		logs_request_commit(c->waits[i].lg, c->waits[i].gen);
+	return true;
+}
+
+int64_t conn_block_deadline(rf_client *c, int64_t now_ms, int64_t ms)
+{
+	if (c->blk_rerun)
+		return c->blk_deadline;
+	return ms > 0 ? now_ms + ms : 0;
+}
+
+static int64_t on_block_timer(ev_loop *loop, int64_t id, void *data);
+
+void conn_block_on_log(rf_client *c, struct rf_flog *lg, uint64_t gen,
+		       uint64_t from, int64_t deadline_ms)
+{
+	c->flags |= CLIENT_BLOCKED;
+	c->blk_log = lg;
+	c->blk_gen = gen;
+	c->blk_from = from;
+	c->blk_deadline = deadline_ms;
+	if (deadline_ms > 0 && c->blk_timer == 0) {
+		int64_t ms = deadline_ms - rf_wall_ms();
+		c->blk_timer = ev_timer_add(c->w->loop, ms > 0 ? ms : 1,
+					    on_block_timer, c);
+	}
+}
+
+/* Runs a blocked client's command again; then what it held up. */
+static void unblock(rf_client *c)
+{
+	c->flags &= ~CLIENT_BLOCKED;
+	if (atomic_load_explicit(&c->kill, memory_order_acquire)) {
+		close_client(c);
+		return;
+	}
+	rf_pending_cmd *p = &c->pending;
+	c->blk_rerun = true;
+	bool done =
+		run_command(c, p->argc, (const char **)p->argv, p->argv_len);
+	c->blk_rerun = false;
+	if (!done)
+		return; /* blocked again (the timer stays) */
+	if (c->blk_timer > 0) {
+		ev_timer_del(c->w->loop, c->blk_timer);
+		c->blk_timer = 0;
+	}
+	if (c->nwaits == 0)
+		unpark(c);
+	pending_free(p);
+	process_input(c);
+	write_out(c);
+}
+
+static int64_t on_block_timer(ev_loop *loop, int64_t id, void *data)
+{
+	(void)loop;
+	(void)id;
+	rf_client *c = data;
+	c->blk_timer = 0;
+	if (c->flags & CLIENT_BLOCKED)
+		unblock(c);
+	return -1;
+}
+
+/* A log committed: runs what its parked clients waited for. */
+static void wake_parked(rf_worker *w)
+{
+	rf_client *c = w->parked;
+	while (c != NULL) {
+		rf_client *next = c->park_next;
+		if (c->flags & CLIENT_BLOCKED) {
+			if (logs_reached(c->blk_log, c->blk_gen,
+					 c->blk_from + 1) != 0)
+				unblock(c);
+		} else if (c->nwaits > 0) {
+			write_out(c);
+		} else {
+			unpark(c);
+		}
+		c = next;
+	}
+}
+
 /* ---- writing ---------------------------------------------------------- */
 
 static void on_writable(ev_loop *loop, int fd, void *data, int mask)
@@ -480,6 +670,8 @@ static void on_writable(ev_loop *loop, int fd, void *data, int mask)
  * May free the client. */
 static void write_out(rf_client *c)
 {
+	if (c->nwaits > 0 && replies_held(c))
+		return;
 	size_t sent = 0;
 	while (sent < c->out.len) {
 		ssize_t n = write(c->fd, c->out.data + sent, c->out.len - sent);
@@ -539,6 +731,11 @@ static void client_detach(rf_client *c)
 	/* Out of the registry before the socket closes: once a peer sees the
 	 * connection closed, CLIENT LIST / KILL no longer find it. */
 	reg_del(c);
+	unpark(c);
+	if (c->blk_timer > 0) {
+		ev_timer_del(w->loop, c->blk_timer);
+		c->blk_timer = 0;
+	}
 	ev_del(w->loop, c->fd, EV_READABLE | EV_WRITABLE);
 	close(c->fd);
 	c->fd = -1;
@@ -759,7 +956,10 @@ static int64_t worker_cron(ev_loop *loop, int64_t id, void *data)
 
 static void on_wake(ev_loop *loop, void *data)
 {
-	worker_cron(loop, 0, data);
+	rf_worker *w = data;
+	wake_parked(w);
+	if (atomic_exchange(&w->cron_asked, false))
+		worker_cron(loop, 0, data);
 }
 
 static void *worker_main(void *arg)
@@ -856,5 +1056,13 @@ void workers_stop(void)
 
 void conn_wake_worker(rf_worker *w)
 {
+	atomic_store(&w->cron_asked, true);
 	ev_wake(w->loop);
+}
+
+void conn_log_committed(void)
+{
+	for (int i = 0; i < nworkers_running; i++)
+		if (atomic_load(&workers[i]->nparked) > 0)
+			ev_wake(workers[i]->loop);
 }

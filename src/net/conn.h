@@ -30,7 +30,18 @@ enum {
 	CLIENT_WAIT_IO = 1 << 6,    /* a command waits for a disk read */
 	CLIENT_CLOSED = 1 << 7,	    /* detached; freed once the read is back */
 	CLIENT_NO_PENDING = 1 << 8, /* this run waits for the disk in place */
+	CLIENT_BLOCKED = 1 << 9,    /* a command waits for a log's commit */
 };
+
+struct rf_flog;
+
+/* A commit the client's replies wait for (logs.h). */
+typedef struct rf_commit_wait {
+	struct rf_flog *lg;
+	uint64_t gen, addr;
+} rf_commit_wait;
+
+#define RF_COMMIT_WAITS 4
 
 /* A command kept while it waits for the disk (its arguments copied). */
 typedef struct rf_pending_cmd {
@@ -66,7 +77,19 @@ typedef struct rf_client {
 
 	uint8_t *keybuf[2]; /* engine keys being built (cmd_key) */
 	size_t keycap[2];
-	rf_pending_cmd pending; /* while CLIENT_WAIT_IO */
+	rf_pending_cmd pending; /* while CLIENT_WAIT_IO or CLIENT_BLOCKED */
+
+	/* Replies are held while a commit they depend on is not durable. */
+	rf_commit_wait waits[RF_COMMIT_WAITS];
+	int nwaits;
+	/* While CLIENT_BLOCKED: the log whose commit past blk_from ends the
+	 * wait, the deadline (wall ms; 0: none) and its timer (0: none). */
+	struct rf_flog *blk_log;
+	uint64_t blk_gen, blk_from;
+	int64_t blk_deadline, blk_timer;
+	bool blk_rerun; /* the blocked command runs again */
+	bool parked;	/* in the worker's parked list */
+	struct rf_client *park_prev, *park_next;
 
 	struct rf_client *prev, *next;	       /* worker's list */
 	struct rf_client *reg_prev, *reg_next; /* registry */
@@ -81,6 +104,9 @@ typedef struct rf_worker {
 	int nclients;
 	int64_t cron_timer;
 	uint64_t sweep_cursor; /* expired-key sweep position (cmd_keys_cron) */
+	rf_client *parked;     /* clients waiting for a commit */
+	_Atomic int nparked;   /* read by committing threads */
+	_Atomic bool cron_asked; /* conn_wake_worker: run the cron checks */
 } rf_worker;
 
 /* Registry of every client of every worker. */
@@ -95,6 +121,26 @@ void workers_stop(void);
 
 /* Any thread: wakes a worker so that it acts on a CLIENT KILL. */
 void conn_wake_worker(rf_worker *w);
+
+/* The running command appended to lg (generation gen) up to addr: the
+ * client's replies wait until that is committed.  Owner thread. */
+void conn_wait_commit(rf_client *c, struct rf_flog *lg, uint64_t gen,
+		      uint64_t addr);
+
+/* The running command (LOG.TAIL BLOCK) found nothing: it writes no reply,
+ * the client stops reading commands, and the command runs again once lg
+ * commits past `from`, lg is dropped, or the wall clock passes
+ * deadline_ms (0: no deadline).  Owner thread. */
+void conn_block_on_log(rf_client *c, struct rf_flog *lg, uint64_t gen,
+		       uint64_t from, int64_t deadline_ms);
+
+/* For a blocking command: its deadline, kept across its runs: the one set
+ * by its first run when it runs again, else now_ms + ms (0 for ms 0). */
+int64_t conn_block_deadline(rf_client *c, int64_t now_ms, int64_t ms);
+
+/* Any thread: a log committed (or was dropped): wakes the workers that
+ * have parked clients. */
+void conn_log_committed(void);
 
 /* Replaces the client's name (NULL to clear) under reg_lock. */
 void client_set_name(rf_client *c, char **field, const char *v, size_t n);
