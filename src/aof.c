@@ -26,10 +26,15 @@
 #define AOF_MAGIC 0x31464f41u /* "AOF1" */
 #define AOF_HEAD 36	      /* magic, version, 2 clocks, db, argc */
 #define STRIPES 1024
+#define MAX_STRIPES 32 /* per command: more run alone */
 
 static rf_flog aof = {.name = "appendonly", .internal = true, .gen = 1};
 static bool logging, replaying;
 static pthread_mutex_t stripes[STRIPES];
+/* Held shared by a command that takes stripes, exclusive by one that
+ * takes none (no keys: FLUSHALL, FLUSHDB; or too many keys). */
+static pthread_rwlock_t all_lock =
+	PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static _Atomic uint64_t prev_start; /* the previous checkpoint's start */
 static _Atomic uint64_t base_size;
 
@@ -117,53 +122,58 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The stripes of the command's keys, sorted and unique, into *out
- * (malloc'd when there are many); all of them for a command without
- * keys.  Returns the count, or -1 without memory. */
-static int command_stripes(const cmd_ctx *ctx, const cmd_def *d,
-			   uint32_t *small, int nsmall, uint32_t **out)
+/* The stripes of the command's keys, sorted and unique, into *out (small
+ * holds up to MAX_STRIPES).  Returns the count, or -1 when the command
+ * has no keys or more stripes than that: it then runs alone. */
+static int command_stripes(const cmd_ctx *ctx, const cmd_def *d, uint32_t *out)
 {
-	*out = small;
-	if (d->first_key == 0) {
-		*out = NULL; /* all */
-		return STRIPES;
-	}
+	if (d->first_key == 0)
+		return -1;
 	int last = d->last_key < 0 ? ctx->argc + d->last_key : d->last_key;
 	if (last >= ctx->argc)
 		last = ctx->argc - 1;
-	int n = 0;
-	for (int i = d->first_key; i <= last; i += d->key_step)
-		n++;
-	if (n > nsmall) {
-		*out = malloc((size_t)n * sizeof(**out));
-		if (*out == NULL)
-			return -1;
-	}
 	int k = 0;
-	for (int i = d->first_key; i <= last; i += d->key_step)
-		(*out)[k++] = stripe_of(ctx->argv[i], ctx->argv_len[i]);
-	qsort(*out, (size_t)k, sizeof(**out), cmp_u32);
+	for (int i = d->first_key; i <= last; i += d->key_step) {
+		if (k == MAX_STRIPES)
+			return -1;
+		out[k++] = stripe_of(ctx->argv[i], ctx->argv_len[i]);
+	}
+	qsort(out, (size_t)k, sizeof(*out), cmp_u32);
 	int u = 0;
 	for (int i = 0; i < k; i++)
-		if (u == 0 || (*out)[u - 1] != (*out)[i])
-			(*out)[u++] = (*out)[i];
+		if (u == 0 || out[u - 1] != out[i])
+			out[u++] = out[i];
 	return u;
 }
 
-/* Locks the stripes in order.  A thread that would wait suspends its
- * session first: the holder may be waiting for the epoch to move. */
+/* Suspends the session before a lock wait: the holder may be waiting
+ * for the epoch to move.  *suspended says whether it is. */
+static void before_wait(fkv_session *s, bool *suspended)
+{
+	if (!*suspended && s != NULL) {
+		fkv_session_suspend(s);
+		*suspended = true;
+	}
+}
+
+/* n >= 0: the whole-file lock shared, then the n stripes in order;
+ * n < 0: the whole-file lock alone, exclusive. */
 static void lock_stripes(fkv_session *s, const uint32_t *list, int n)
 {
 	bool suspended = false;
+	if (n < 0 && pthread_rwlock_trywrlock(&all_lock) != 0) {
+		before_wait(s, &suspended);
+		pthread_rwlock_wrlock(&all_lock);
+	} else if (n >= 0 && pthread_rwlock_tryrdlock(&all_lock) != 0) {
+		before_wait(s, &suspended);
+		pthread_rwlock_rdlock(&all_lock);
+	}
 	for (int i = 0; i < n; i++) {
-		pthread_mutex_t *m = &stripes[list ? list[i] : (uint32_t)i];
-		if (pthread_mutex_trylock(m) == 0)
-			continue;
-		if (!suspended && s != NULL) {
-			fkv_session_suspend(s);
-			suspended = true;
+		pthread_mutex_t *m = &stripes[list[i]];
+		if (pthread_mutex_trylock(m) != 0) {
+			before_wait(s, &suspended);
+			pthread_mutex_lock(m);
 		}
-		pthread_mutex_lock(m);
 	}
 	if (suspended)
 		fkv_session_resume(s);
@@ -172,7 +182,8 @@ static void lock_stripes(fkv_session *s, const uint32_t *list, int n)
 static void unlock_stripes(const uint32_t *list, int n)
 {
 	for (int i = n - 1; i >= 0; i--)
-		pthread_mutex_unlock(&stripes[list ? list[i] : (uint32_t)i]);
+		pthread_mutex_unlock(&stripes[list[i]]);
+	pthread_rwlock_unlock(&all_lock);
 }
 
 /* ---- logging a command ----------------------------------------------- */
@@ -200,12 +211,8 @@ void aof_run(cmd_ctx *ctx, const cmd_def *d)
 				(unsigned long long)flog_max_entry(aof.log));
 		return;
 	}
-	uint32_t small[16], *list;
-	int ns = command_stripes(ctx, d, small, 16, &list);
-	if (ns < 0) {
-		resp_add_error(ctx->out, "ERR out of memory");
-		return;
-	}
+	uint32_t list[MAX_STRIPES];
+	int ns = command_stripes(ctx, d, list);
 	lock_stripes(ctx->s, list, ns);
 	int64_t clock = fkv_session_clock(ctx->s);
 	size_t before = ctx->out->len;
@@ -236,8 +243,6 @@ void aof_run(cmd_ctx *ctx, const cmd_def *d)
 		}
 	}
 	unlock_stripes(list, ns);
-	if (list != small && list != NULL)
-		free(list);
 }
 
 /* ---- checkpoints ------------------------------------------------------ */

@@ -9,8 +9,9 @@
  * operations of versions <= V, so replay runs, in log order, the entries
  * of versions > V.  Log order agrees with the order in which commands
  * changed each key: a write command runs and is appended while it holds
- * the locks of its keys' stripes (all stripes for a command without
- * keys, FLUSHALL and FLUSHDB).  A command replayed runs with its original
+ * the locks of its keys' stripes, under a whole-file lock held shared; a
+ * command without keys (FLUSHALL, FLUSHDB) or with more than 32 stripes
+ * holds the whole-file lock alone.  A command replayed runs with its original
  * clocks, so relative TTLs and expiry come out as they did.
  *
  * A command that straddles a CPR point (several engine operations, some

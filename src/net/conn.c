@@ -35,6 +35,9 @@ rf_client *reg_head;
 
 static rf_worker **workers;
 static int nworkers_running;
+/* Guards workers and nworkers_running against conn_log_committed, which
+ * log threads call at any time. */
+static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define READ_CHUNK (16 * 1024)
 #define CRON_MS 100
@@ -1035,7 +1038,9 @@ int workers_start(int n, const int *listen_fds, int nlisten)
 			       strerror(errno));
 			return -1;
 		}
+		pthread_mutex_lock(&workers_lock);
 		nworkers_running++;
+		pthread_mutex_unlock(&workers_lock);
 	}
 	return 0;
 }
@@ -1044,14 +1049,17 @@ void workers_stop(void)
 {
 	for (int i = 0; i < nworkers_running; i++)
 		ev_stop(workers[i]->loop);
-	for (int i = 0; i < nworkers_running; i++) {
+	for (int i = 0; i < nworkers_running; i++)
 		pthread_join(workers[i]->tid, NULL);
+	pthread_mutex_lock(&workers_lock);
+	for (int i = 0; i < nworkers_running; i++) {
 		ev_destroy(workers[i]->loop);
 		free(workers[i]);
 	}
 	free(workers);
 	workers = NULL;
 	nworkers_running = 0;
+	pthread_mutex_unlock(&workers_lock);
 }
 
 void conn_wake_worker(rf_worker *w)
@@ -1062,7 +1070,9 @@ void conn_wake_worker(rf_worker *w)
 
 void conn_log_committed(void)
 {
+	pthread_mutex_lock(&workers_lock);
 	for (int i = 0; i < nworkers_running; i++)
 		if (atomic_load(&workers[i]->nparked) > 0)
 			ev_wake(workers[i]->loop);
+	pthread_mutex_unlock(&workers_lock);
 }
