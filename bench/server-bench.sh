@@ -14,6 +14,11 @@
 #   bench/server-bench.sh [--rounds R] [-n REQUESTS] [--clients C]
 #       [--keyspace K] [--tests "SET GET INCR"] [--pipelines "1 16"]
 #       [--server-cpu N] [--client-cpu N] [--ours-args "--opt val ..."]
+#       [--redis-args "--opt val ..."]
+#
+# --ours-args and --redis-args are added to each server's command line
+# (for example "--appendonly yes --appendfsync always" to both, to compare
+# the append-only files).
 #
 # Defaults: 3 rounds, 300000 requests a run.  Both servers are started on
 # free ports in a temporary directory and stopped by pid on exit.  RF_BINARY
@@ -23,10 +28,10 @@ cd "$(dirname "$0")/.."
 
 rounds=3 requests=300000 clients=50 keyspace=1000000
 tests="SET GET INCR" pipelines="1 16"
-server_cpu=0 client_cpu=1 ours_args=""
+server_cpu=0 client_cpu=1 ours_args="" redis_args="--appendonly no"
 
 usage() {
-  sed -n '14,16p' "$0" | sed 's/^#   //' >&2
+  sed -n '14,17p' "$0" | sed 's/^#   //' >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -41,6 +46,7 @@ while [ $# -gt 0 ]; do
     --server-cpu) server_cpu=$2 ;;
     --client-cpu) client_cpu=$2 ;;
     --ours-args) ours_args=$2 ;;
+    --redis-args) redis_args=$2 ;;
     *) usage ;;
   esac
   shift 2
@@ -120,8 +126,9 @@ ours_pid=$!
 wait_ping "$ours_port" "$ours_pid" "$tmp/ours.log"
 
 redis_port=$(free_port)
+# shellcheck disable=SC2086 # redis_args is split on purpose
 "${pin_server[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 \
-  --save '' --appendonly no --dir "$tmp/redis" >"$tmp/redis.log" 2>&1 &
+  --save '' --dir "$tmp/redis" $redis_args >"$tmp/redis.log" 2>&1 &
 redis_pid=$!
 wait_ping "$redis_port" "$redis_pid" "$tmp/redis.log"
 

@@ -18,36 +18,6 @@
 #include "dev_impl.h"
 #include "dev_segs.h"
 
-static int dev__file_write(void *impl, uint64_t offset, const void *buf,
-			   size_t len)
-{
-	struct dev__segs *f = impl;
-	const char *p = buf;
-	while (len) {
-		uint64_t seg = offset / f->segment_size;
-		uint64_t in = offset % f->segment_size;
-		size_t n =
-			f->segment_size - in < len ? f->segment_size - in : len;
-		int fd = dev__segs_fd(f, seg, true);
-		if (fd < 0)
-			return fd;
-		size_t put = 0;
-		while (put < n) {
-			ssize_t r =
-				pwrite(fd, p + put, n - put, (off_t)(in + put));
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0)
-				return -errno;
-			put += (size_t)r;
-		}
-		p += n;
-		offset += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static int dev__file_flush(void *impl)
 {
 	return dev__segs_flush(impl);
@@ -68,7 +38,8 @@ static const struct dev__ops dev__file_ops = {
 	.read = dev__segs_read,
 	.read_now = dev__segs_read,
 	.read_nowait = dev__segs_read_nowait,
-	.write = dev__file_write,
+	.write = dev__segs_write,
+	.write_now = dev__segs_write,
 	.flush = dev__file_flush,
 	.truncate = dev__file_truncate,
 	.destroy = dev__file_destroy,

@@ -64,6 +64,9 @@ struct dev__ops {
 	/* Optional: the same, but answering -EAGAIN instead of waiting for
 	 * the disk (dev_read_nowait). */
 	int (*read_nowait)(void *impl, uint64_t offset, void *buf, size_t len);
+	/* Optional: a write on the calling thread (dev_write_now). */
+	int (*write_now)(void *impl, uint64_t offset, const void *buf,
+			 size_t len);
 
 	int (*flush)(void *impl);
 	/* Drops segments [0, first_kept). */

@@ -112,6 +112,7 @@ static const struct dev__ops dev__null_ops = {
 	.read_now = dev__null_read,
 	.read_nowait = dev__null_read, /* memory: never waits */
 	.write = dev__null_write,
+	.write_now = dev__null_write,
 	.flush = dev__null_flush,
 	.truncate = dev__null_truncate,
 	.destroy = dev__null_destroy,

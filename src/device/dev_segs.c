@@ -67,10 +67,12 @@ int dev__segs_fd(struct dev__segs *s, uint64_t seg, bool create)
 		dev__segs_path(s, seg, path, sizeof(path));
 		rc = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0),
 			  0644);
-		if (rc < 0)
+		if (rc < 0) {
 			rc = -errno;
-		else
+		} else {
 			s->fds[seg] = rc;
+			s->dir_dirty |= create;
+		}
 	}
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -86,12 +88,23 @@ int dev__segs_flush(struct dev__segs *s)
 	for (uint64_t i = s->first; i < s->nfds; i++)
 		if (s->fds[i] >= 0 && fsync(s->fds[i]) < 0 && !rc)
 			rc = -errno;
+	/* The folder needs a sync only for files created since the last
+	 * one (their opens finished before this flag was read). */
+	bool dir = s->dir_dirty;
+	s->dir_dirty = false;
 	pthread_mutex_unlock(&s->lock);
+	if (!dir)
+		return rc;
 	int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return rc ? rc : -errno;
-	if (fsync(dfd) < 0 && !rc)
-		rc = -errno;
+	if (fsync(dfd) < 0) {
+		if (!rc)
+			rc = -errno;
+		pthread_mutex_lock(&s->lock);
+		s->dir_dirty = true; /* the next flush tries again */
+		pthread_mutex_unlock(&s->lock);
+	}
 	close(dfd);
 	return rc;
 }
@@ -184,4 +197,33 @@ int dev__segs_read(void *impl, uint64_t offset, void *buf, size_t len)
 int dev__segs_read_nowait(void *impl, uint64_t offset, void *buf, size_t len)
 {
 	return segs_read(impl, offset, buf, len, true);
+}
+
+int dev__segs_write(void *impl, uint64_t offset, const void *buf, size_t len)
+{
+	struct dev__segs *f = impl;
+	const char *p = buf;
+	while (len) {
+		uint64_t seg = offset / f->segment_size;
+		uint64_t in = offset % f->segment_size;
+		size_t n =
+			f->segment_size - in < len ? f->segment_size - in : len;
+		int fd = dev__segs_fd(f, seg, true);
+		if (fd < 0)
+			return fd;
+		size_t put = 0;
+		while (put < n) {
+			ssize_t r =
+				pwrite(fd, p + put, n - put, (off_t)(in + put));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -errno;
+			put += (size_t)r;
+		}
+		p += n;
+		offset += n;
+		len -= n;
+	}
+	return 0;
 }

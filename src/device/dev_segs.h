@@ -31,6 +31,7 @@ struct dev__segs {
 	int *fds;	      /* by segment number; -1 when not open */
 	uint64_t nfds;
 	uint64_t first; /* segments below it are truncated */
+	bool dir_dirty; /* a file was created since the last flush */
 };
 
 /* Whether dir, name and segment_size can make segment files: both names
@@ -59,6 +60,11 @@ int dev__segs_fd(struct dev__segs *s, uint64_t seg, bool create);
  * struct dev__segs (or a struct that starts with one), so that devices can
  * use it as their read op.  Any thread.  Returns 0 or -errno. */
 int dev__segs_read(void *impl, uint64_t offset, void *buf, size_t len);
+
+/* Writes through the segment files with pwrite (creating them), on the
+ * calling thread.  impl points to a dev__segs (or a struct that begins
+ * with one).  Returns 0 or -errno. */
+int dev__segs_write(void *impl, uint64_t offset, const void *buf, size_t len);
 
 /* The same read, but it never waits for the disk: -EAGAIN when some of
  * the range is not in the page cache (preadv2 with RWF_NOWAIT), -ENOTSUP

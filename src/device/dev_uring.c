@@ -272,6 +272,7 @@ static void dev__uring_destroy(void *impl)
 static const struct dev__ops dev__uring_ops = {
 	.read_now = dev__segs_read, /* segs is the first member */
 	.read_nowait = dev__segs_read_nowait,
+	.write_now = dev__segs_write,
 	.start = dev__uring_start,
 	.run = dev__uring_run,
 	.wake = dev__uring_wake,

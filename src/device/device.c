@@ -256,6 +256,17 @@ int dev_read_nowait(dev_device *dev, uint64_t offset, void *buf, size_t len)
 	return dev__read_here(dev, dev->ops->read_nowait, offset, buf, len);
 }
 
+int dev_write_now(dev_device *dev, uint64_t offset, const void *buf, size_t len)
+{
+	if (offset + len < offset)
+		return DEV_ERR_RANGE;
+	if (offset < atomic_load(&dev->begin))
+		return DEV_ERR_TRUNCATED;
+	if (dev->ops->write_now == NULL)
+		return -ENOTSUP;
+	return dev->ops->write_now(dev->impl, offset, buf, len);
+}
+
 int dev_read(dev_device *dev, uint64_t offset, void *buf, size_t len,
 	     dev_callback cb, void *ctx)
 {

@@ -112,6 +112,16 @@ int dev_read_nowait(dev_device *dev, uint64_t offset, void *buf, size_t len);
 int dev_write(dev_device *dev, uint64_t offset, const void *buf, size_t len,
 	      dev_callback cb, void *ctx);
 
+/* Writes on the calling thread and waits for it (pwrite; the io_uring
+ * device writes its segment files the same way), for a caller that must
+ * wait anyway (FasterLog's flusher thread): it saves the hand-off to an
+ * I/O thread and back.  Any thread; the caller keeps it from overlapping
+ * submitted writes of the same range, and from racing with dev_truncate
+ * and dev_close.  dev_flush makes it durable like any write.  Returns 0,
+ * DEV_ERR_TRUNCATED, DEV_ERR_RANGE, -ENOTSUP or -errno. */
+int dev_write_now(dev_device *dev, uint64_t offset, const void *buf,
+		  size_t len);
+
 /* Synchronous: waits until every read and write submitted before it has
  * executed (their callbacks still run from dev_poll), then makes the
  * written data durable (fsync for files).  Returns 0 or -errno. */

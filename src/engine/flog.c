@@ -328,33 +328,39 @@ static void walk_to(flog *l, uint64_t target)
 	l->scanned = p;
 }
 
-/* Writes [flushed, target) to the device and waits.  Returns 0 or the
- * device's error. */
+/* Writes [flushed, target) to the device, on this thread where the
+ * device can (dev_write_now), else through its I/O threads, and waits.
+ * Returns 0 or the device's error. */
 static int write_out(flog *l, uint64_t target)
 {
 	uint64_t from = atomic_load(&l->flushed);
 	pthread_mutex_lock(&l->io_lock);
 	l->io_err = 0;
 	pthread_mutex_unlock(&l->io_lock);
-	while (from < target) {
+	int err = 0;
+	while (from < target && err == 0) {
 		uint64_t end = (from | l->mask) + 1;
 		if (end > target)
 			end = target;
-		pthread_mutex_lock(&l->io_lock);
-		l->io_out++;
-		pthread_mutex_unlock(&l->io_lock);
-		int rc = dev_write(l->dev, from, at(l, from), end - from,
-				   on_written, l);
-		if (rc != 0) {
-			on_written(l, rc);
-			break;
+		int rc = dev_write_now(l->dev, from, at(l, from), end - from);
+		if (rc == -ENOTSUP) {
+			pthread_mutex_lock(&l->io_lock);
+			l->io_out++;
+			pthread_mutex_unlock(&l->io_lock);
+			rc = dev_write(l->dev, from, at(l, from), end - from,
+				       on_written, l);
+			if (rc != 0)
+				on_written(l, rc);
+			rc = 0;
 		}
+		err = rc;
 		from = end;
 	}
 	pthread_mutex_lock(&l->io_lock);
 	while (l->io_out > 0)
 		pthread_cond_wait(&l->io_cond, &l->io_lock);
-	int err = l->io_err;
+	if (err == 0)
+		err = l->io_err;
 	pthread_mutex_unlock(&l->io_lock);
 	if (err == 0)
 		atomic_store(&l->flushed, target);
