@@ -726,3 +726,51 @@ Test(device, bad_arguments)
 	dev_close(dev);
 	dev_close(NULL);
 }
+
+/* dev_write_now: written on the calling thread, read back by both kinds
+ * of read, across a segment boundary; refused below the truncation
+ * point and on overflow. */
+static void dt_write_now(struct dt_dev *t)
+{
+	dev_device *dev = NULL;
+	cr_assert_eq(t->open(t, &dev), 0);
+	static uint8_t in[CHUNK], out[CHUNK];
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + 3);
+	uint64_t off = SEG - CHUNK / 2; /* straddles segments 0 and 1 */
+	cr_assert_eq(dev_write_now(dev, off, in, sizeof(in)), 0);
+	cr_assert_eq(dev_read_now(dev, off, out, sizeof(out)), 0);
+	cr_assert_arr_eq(in, out, sizeof(in));
+	cr_assert_eq(dev_flush(dev), 0);
+	cr_assert_eq(dev_truncate(dev, SEG), 0);
+	cr_assert_eq(dev_write_now(dev, 0, in, 16), DEV_ERR_TRUNCATED);
+	cr_assert_eq(dev_write_now(dev, UINT64_MAX - 4, in, 16), DEV_ERR_RANGE);
+	memset(out, 0, sizeof(out));
+	cr_assert_eq(dev_read_now(dev, SEG, out, CHUNK / 2), 0);
+	cr_assert_arr_eq(in + CHUNK / 2, out, CHUNK / 2);
+	dev_close(dev);
+}
+
+Test(device, write_now_null)
+{
+	struct dt_dev t;
+	dt_setup(&t, "null");
+	dt_write_now(&t);
+}
+
+Test(device, write_now_file)
+{
+	struct dt_dev t;
+	dt_setup(&t, "file");
+	dt_write_now(&t);
+	dt_teardown(&t);
+}
+
+Test(device, write_now_uring)
+{
+	dt_need_uring();
+	struct dt_dev t;
+	dt_setup(&t, "uring");
+	dt_write_now(&t);
+	dt_teardown(&t);
+}
