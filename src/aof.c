@@ -76,10 +76,18 @@ static uint64_t entry_size(int argc, const size_t *argv_len)
 	return n;
 }
 
-/* Serializes the command (n bytes: entry_size) into a buffer of the
- * calling thread, grown as needed.  Returns NULL without memory. */
-static uint8_t *encode(const cmd_ctx *ctx, uint64_t version, int64_t clock,
-		       uint64_t n)
+/* One entry to log: a command line in a database, at given clocks. */
+struct line {
+	int db, argc;
+	const char *const *argv;
+	const size_t *argv_len;
+	int64_t now_ms, clock;
+	uint64_t version;
+};
+
+/* Serializes the line (n bytes: entry_size) into a buffer of the calling
+ * thread, grown as needed.  Returns NULL without memory. */
+static uint8_t *encode(const struct line *ln, uint64_t n)
 {
 	static _Thread_local uint8_t *buf;
 	static _Thread_local uint64_t cap;
@@ -91,18 +99,31 @@ static uint8_t *encode(const cmd_ctx *ctx, uint64_t version, int64_t clock,
 		cap = n;
 	}
 	fkv__put32(buf, AOF_MAGIC);
-	fkv__put64(buf + 4, version);
-	fkv__put64(buf + 12, (uint64_t)ctx->now_ms);
-	fkv__put64(buf + 20, (uint64_t)clock);
-	fkv__put32(buf + 28, (uint32_t)ctx->c->db);
-	fkv__put32(buf + 32, (uint32_t)ctx->argc);
+	fkv__put64(buf + 4, ln->version);
+	fkv__put64(buf + 12, (uint64_t)ln->now_ms);
+	fkv__put64(buf + 20, (uint64_t)ln->clock);
+	fkv__put32(buf + 28, (uint32_t)ln->db);
+	fkv__put32(buf + 32, (uint32_t)ln->argc);
 	uint8_t *p = buf + AOF_HEAD;
-	for (int i = 0; i < ctx->argc; i++) {
-		fkv__put32(p, (uint32_t)ctx->argv_len[i]);
-		memcpy(p + 4, ctx->argv[i], ctx->argv_len[i]);
-		p += 4 + ctx->argv_len[i];
+	for (int i = 0; i < ln->argc; i++) {
+		fkv__put32(p, (uint32_t)ln->argv_len[i]);
+		memcpy(p + 4, ln->argv[i], ln->argv_len[i]);
+		p += 4 + ln->argv_len[i];
 	}
 	return buf;
+}
+
+/* Appends the line; sets *end.  Returns FKV_OK, FKV_INVALID (too large
+ * for a page) or another append status. */
+static int append_line(const struct line *ln, uint64_t *end)
+{
+	uint64_t n = entry_size(ln->argc, ln->argv_len);
+	if (n > flog_max_entry(aof.log))
+		return FKV_INVALID;
+	uint8_t *e = encode(ln, n);
+	if (e == NULL)
+		return FKV_OUT_OF_MEMORY;
+	return flog_append(aof.log, e, n, NULL, end);
 }
 
 /* ---- stripes ---------------------------------------------------------- */
@@ -186,6 +207,123 @@ static void unlock_stripes(const uint32_t *list, int n)
 	pthread_rwlock_unlock(&all_lock);
 }
 
+/* ---- a command that straddled a CPR point ---------------------------
+ *
+ * Its first operations belong to the checkpoint of the version it started
+ * in, the rest to the next.  Replaying it whole over that checkpoint is
+ * wrong for a command that is not idempotent (RENAME finds its source
+ * gone), so instead the state it left in each of its keys is logged,
+ * while their stripes are still held: SET key value [PXAT t], or DEL key.
+ */
+
+/* Runs a read-only command (GET, PEXPIRETIME) on one key into out, in
+ * place (no pending), without touching the client's state. */
+static void read_key(cmd_ctx *ctx, const char *cmd, int db, const char *key,
+		     size_t len, resp_buf *out)
+{
+	const cmd_def *d = cmd_lookup(cmd, strlen(cmd));
+	const char *argv[2] = {cmd, key};
+	size_t argv_len[2] = {strlen(cmd), len};
+	rf_client *c = ctx->c;
+	int saved_db = c->db;
+	c->db = db;
+	fkv_session_set_waiter(ctx->s, NULL);
+	cmd_ctx x = {.c = c,
+		     .argc = 2,
+		     .argv = argv,
+		     .argv_len = argv_len,
+		     .out = out,
+		     .s = ctx->s,
+		     .now_ms = ctx->now_ms};
+	d->fn(&x);
+	c->db = saved_db;
+}
+
+/* Logs the current state of (db, key).  Returns an append status. */
+static int log_key_state(cmd_ctx *ctx, int db, const char *key, size_t len,
+			 int64_t clock, uint64_t version, uint64_t *end)
+{
+	resp_buf v, t;
+	resp_buf_init(&v, 2);
+	resp_buf_init(&t, 2);
+	read_key(ctx, "get", db, key, len, &v);
+	read_key(ctx, "pexpiretime", db, key, len, &t);
+	int rc = FKV_IO_ERROR;
+	const char *argv[5];
+	size_t argv_len[5];
+	char pxat[24];
+	struct line ln = {.db = db,
+			  .argv = argv,
+			  .argv_len = argv_len,
+			  .now_ms = ctx->now_ms,
+			  .clock = clock,
+			  .version = version};
+	if (v.oom || t.oom || v.len < 5 || t.len < 4)
+		goto out;
+	if (v.data[0] == '$' && v.data[1] == '-') {
+		argv[0] = "DEL";
+		argv[1] = key;
+		argv_len[0] = 3;
+		argv_len[1] = len;
+		ln.argc = 2;
+	} else if (v.data[0] == '$') {
+		char *crlf = memchr(v.data, '\r', v.len);
+		if (crlf == NULL)
+			goto out;
+		size_t vlen = strtoull(v.data + 1, NULL, 10);
+		const char *val = crlf + 2;
+		if ((size_t)(val - v.data) + vlen > v.len)
+			goto out;
+		long long at = strtoll(t.data + 1, NULL, 10);
+		argv[0] = "SET";
+		argv[1] = key;
+		argv[2] = val;
+		argv_len[0] = 3;
+		argv_len[1] = len;
+		argv_len[2] = vlen;
+		ln.argc = 3;
+		if (at > 0) {
+			snprintf(pxat, sizeof(pxat), "%lld", at);
+			argv[3] = "PXAT";
+			argv[4] = pxat;
+			argv_len[3] = 4;
+			argv_len[4] = strlen(pxat);
+			ln.argc = 5;
+		}
+	} else {
+		goto out; /* an error reply: nothing sensible to log */
+	}
+	rc = append_line(&ln, end);
+out:
+	resp_buf_free(&v);
+	resp_buf_free(&t);
+	return rc;
+}
+
+/* Logs the state of every key the command may have changed.  Returns
+ * an append status (the first failure). */
+static int log_effects(cmd_ctx *ctx, const cmd_def *d, int64_t clock,
+		       uint64_t version, uint64_t *end)
+{
+	int last = d->last_key < 0 ? ctx->argc + d->last_key : d->last_key;
+	if (last >= ctx->argc)
+		last = ctx->argc - 1;
+	/* COPY src dst DB n: dst lives in database n. */
+	int copy_db = -1;
+	if (strcmp(d->name, "copy") == 0)
+		for (int i = 3; i + 1 < ctx->argc; i++)
+			if (cmd_arg_is(ctx, i, "db"))
+				copy_db = atoi(ctx->argv[i + 1]);
+	int rc = FKV_OK;
+	for (int i = d->first_key; i <= last && rc == FKV_OK;
+	     i += d->key_step) {
+		int db = (i == 2 && copy_db >= 0) ? copy_db : ctx->c->db;
+		rc = log_key_state(ctx, db, ctx->argv[i], ctx->argv_len[i],
+				   clock, version, end);
+	}
+	return rc;
+}
+
 /* ---- logging a command ----------------------------------------------- */
 
 static bool failed_reply(cmd_ctx *ctx)
@@ -215,16 +353,27 @@ void aof_run(cmd_ctx *ctx, const cmd_def *d)
 	int ns = command_stripes(ctx, d, list);
 	lock_stripes(ctx->s, list, ns);
 	int64_t clock = fkv_session_clock(ctx->s);
+	uint64_t v0 = fkv_session_version(ctx->s);
 	size_t before = ctx->out->len;
 	d->fn(ctx);
 	bool pending = fkv_session_went_pending(ctx->s);
 	bool error = ctx->out->len > before && (ctx->out->data[before] == '-' ||
 						ctx->out->data[before] == '!');
 	if (!pending && !error) {
-		uint8_t *e = encode(ctx, fkv_session_version(ctx->s), clock, n);
-		uint64_t end = 0;
-		int rc = e != NULL ? flog_append(aof.log, e, n, NULL, &end)
-				   : FKV_OUT_OF_MEMORY;
+		uint64_t v1 = fkv_session_version(ctx->s), end = 0;
+		int rc;
+		if (v1 != v0 && d->first_key != 0) {
+			rc = log_effects(ctx, d, clock, v1, &end);
+		} else {
+			struct line ln = {.db = ctx->c->db,
+					  .argc = ctx->argc,
+					  .argv = ctx->argv,
+					  .argv_len = ctx->argv_len,
+					  .now_ms = ctx->now_ms,
+					  .clock = clock,
+					  .version = v1};
+			rc = append_line(&ln, &end);
+		}
 		if (rc != FKV_OK) {
 			/* It ran but is not logged: say so loudly, and keep
 			 * the client from taking it as durable. */
@@ -350,84 +499,60 @@ bad:
 	return false;
 }
 
-/* Calls fn for every committed entry from begin, in order; stops at the
- * first it cannot read or decode (logged).  Returns how many it read. */
-static uint64_t each_entry(void (*fn)(void *, const struct decoded *),
-			   void *arg)
-{
-	uint64_t a = flog_begin(aof.log), limit = flog_committed(aof.log);
-	uint64_t n = 0;
-	for (;;) {
-		void *e;
-		uint32_t len;
-		uint64_t next;
-		char why[200] = "";
-		int rc = flog_read(aof.log, &a, limit, &e, &len, &next, why,
-				   sizeof(why));
-		if (rc == FKV_NOT_FOUND)
-			break;
-		struct decoded d;
-		char *store = NULL;
-		if (rc != FKV_OK || !decode(e, len, &d, &store)) {
-			rf_log(RF_LOG_WARNING,
-			       "AOF: the entry at %llu cannot be read (%s): "
-			       "the replay stops there",
-			       (unsigned long long)a,
-			       rc != FKV_OK ? why : "malformed");
-			free(e);
-			break;
-		}
-		fn(arg, &d);
-		free(d.argv);
-		free(d.argv_len);
-		free(store);
-		free(e);
-		n++;
-		a = next;
-	}
-	return n;
-}
-
-static void max_version(void *arg, const struct decoded *d)
-{
-	uint64_t *m = arg;
-	if (d->version > *m)
-		*m = d->version;
-}
-
 struct replay {
 	uint64_t after; /* the recovered checkpoint's version */
+	uint64_t max_version;
 	fkv_session *s;
 	rf_client *c;
-	uint64_t replayed, errors;
+	uint64_t read, replayed, errors;
+	bool malformed;
 };
 
-static void replay_one(void *arg, const struct decoded *d)
+/* flog_scan's callback: replays one entry if the checkpoint lacks it. */
+static bool replay_one(void *arg, uint64_t addr, const void *e, uint32_t len)
 {
 	struct replay *r = arg;
-	if (d->version <= r->after)
-		return;
-	r->c->db = d->db;
-	fkv_session_set_clock(r->s, d->clock);
-	cmd_ctx ctx = {.c = r->c,
-		       .argc = d->argc,
-		       .argv = (const char **)d->argv,
-		       .argv_len = d->argv_len,
-		       .out = &r->c->out,
-		       .s = r->s,
-		       .now_ms = d->now_ms};
-	cmd_dispatch(&ctx);
-	if (r->c->out.len > 0 && r->c->out.data[0] == '-') {
-		if (r->errors++ < 5)
-			rf_log(RF_LOG_WARNING, "AOF: replaying %s failed: %.*s",
-			       d->argv[0], (int)(r->c->out.len - 3),
-			       r->c->out.data + 1);
+	struct decoded d;
+	char *store = NULL;
+	if (!decode(e, len, &d, &store)) {
+		rf_log(RF_LOG_WARNING,
+		       "AOF: the entry at %llu is malformed: the replay stops "
+		       "there",
+		       (unsigned long long)addr);
+		r->malformed = true;
+		return false;
 	}
-	r->c->out.len = 0;
-	r->replayed++;
+	r->read++;
+	if (d.version > r->max_version)
+		r->max_version = d.version;
+	if (d.version > r->after) {
+		r->c->db = d.db;
+		fkv_session_set_clock(r->s, d.clock);
+		cmd_ctx ctx = {.c = r->c,
+			       .argc = d.argc,
+			       .argv = (const char **)d.argv,
+			       .argv_len = d.argv_len,
+			       .out = &r->c->out,
+			       .s = r->s,
+			       .now_ms = d.now_ms};
+		cmd_dispatch(&ctx);
+		if (r->c->out.len > 0 && r->c->out.data[0] == '-' &&
+		    r->errors++ < 5)
+			rf_log(RF_LOG_WARNING, "AOF: replaying %s failed: %.*s",
+			       d.argv[0], (int)(r->c->out.len - 3),
+			       r->c->out.data + 1);
+		r->c->out.len = 0;
+		r->replayed++;
+	}
+	free(d.argv);
+	free(d.argv_len);
+	free(store);
+	return true;
 }
 
-/* Replays the entries the recovered checkpoint does not hold. */
+/* Replays, in order, the entries the recovered checkpoint does not hold,
+ * then raises the store's version past every entry's: the next
+ * checkpoint then holds them all, and none is replayed twice. */
 static int replay(void)
 {
 	struct timespec t0, t1;
@@ -435,10 +560,6 @@ static int replay(void)
 	fkv_recovery_info ri;
 	fkv_recovery_result(server.store, &ri);
 	struct replay r = {.after = ri.recovered ? ri.version : 0};
-	uint64_t maxv = 0;
-	uint64_t total = each_entry(max_version, &maxv);
-	/* The next checkpoint must be later than every logged version. */
-	fkv_store_advance_version(server.store, maxv + 1);
 	if (fkv_session_start(server.store, &r.s) != FKV_OK) {
 		rf_log(RF_LOG_WARNING, "AOF: no engine session for the replay");
 		return -1;
@@ -454,19 +575,27 @@ static int replay(void)
 	r.c->flags = CLIENT_NO_PENDING;
 	resp_buf_init(&r.c->out, 2);
 	replaying = true;
-	each_entry(replay_one, &r);
+	uint64_t stopped = 0;
+	int rc = flog_scan(aof.log, flog_begin(aof.log),
+			   flog_committed(aof.log), replay_one, &r, &stopped);
 	replaying = false;
+	if (rc != FKV_OK)
+		rf_log(RF_LOG_WARNING,
+		       "AOF: the entry at %llu cannot be read (%s): the "
+		       "replay stops there",
+		       (unsigned long long)stopped, fkv_strerror(rc));
 	fkv_session_set_clock(r.s, 0);
 	fkv_session_stop(r.s);
 	resp_buf_free(&r.c->out);
 	free(r.c->keybuf[0]);
 	free(r.c->keybuf[1]);
 	free(r.c);
+	fkv_store_advance_version(server.store, r.max_version + 1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	rf_log(RF_LOG_NOTICE,
 	       "AOF: replayed %llu entries of %llu after checkpoint %llu "
 	       "(%llu errors) in %.3f s",
-	       (unsigned long long)r.replayed, (unsigned long long)total,
+	       (unsigned long long)r.replayed, (unsigned long long)r.read,
 	       (unsigned long long)r.after, (unsigned long long)r.errors,
 	       (double)(t1.tv_sec - t0.tv_sec) +
 		       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);

@@ -222,6 +222,11 @@ static bool parse_opts(cmd_ctx *ctx, int i, bool tail, struct scan_opts *o)
 					       "ERR timeout is negative");
 				return false;
 			}
+			if (o->block_ms > INT64_MAX - ctx->now_ms) {
+				resp_add_error(ctx->out,
+					       "ERR timeout is out of range");
+				return false;
+			}
 		} else {
 			cmd_err_syntax(ctx);
 			return false;
@@ -240,7 +245,10 @@ static int64_t reply_scan(cmd_ctx *ctx, rf_flog *lg, uint64_t from,
 	resp_buf_init(&items, ctx->out->proto);
 	uint64_t a = from;
 	int64_t n = 0;
-	while (o->count < 0 || n < o->count) {
+	/* Appended but not committed yet (beyond limit, not the tail):
+	 * nothing to read there yet, as at the limit itself. */
+	bool nothing = from > limit && from <= flog_tail(lg->log);
+	while (!nothing && (o->count < 0 || n < o->count)) {
 		void *e;
 		uint32_t len;
 		uint64_t next, at = a;

@@ -81,8 +81,9 @@ struct flog {
 	/* Flusher only: entries are complete below scanned. */
 	uint64_t scanned, scanned_entries;
 
-	/* commit_lock guards the commit file, seq and the entry counts. */
-	pthread_mutex_t commit_lock;
+	/* commit_lock guards the commit file, seq, the entry counts and the
+	 * moves of committed and begin; trunc_lock orders truncations. */
+	pthread_mutex_t commit_lock, trunc_lock;
 	int cfd;
 	uint64_t seq, begin_entries, committed_entries;
 
@@ -400,11 +401,15 @@ static int commit_to(flog *l, uint64_t target)
 			return rc;
 		}
 	}
+	/* committed moves under commit_lock, with the record that says so:
+	 * a truncation's record (flog_truncate) never names an older one. */
 	pthread_mutex_lock(&l->commit_lock);
 	int rc = write_commit(l, atomic_load(&l->begin), target,
 			      l->scanned_entries);
-	if (rc == 0)
+	if (rc == 0) {
 		l->committed_entries = l->scanned_entries;
+		atomic_store(&l->committed, target);
+	}
 	pthread_mutex_unlock(&l->commit_lock);
 	if (rc != 0) {
 		fail(l, FKV_IO_ERROR, "commit record", rc);
@@ -412,7 +417,6 @@ static int commit_to(flog *l, uint64_t target)
 	}
 	atomic_fetch_add(&l->commits, 1);
 	pthread_mutex_lock(&l->lock);
-	atomic_store(&l->committed, target);
 	pthread_cond_broadcast(&l->done);
 	pthread_mutex_unlock(&l->lock);
 	if (l->on_commit != NULL)
@@ -507,7 +511,8 @@ static int copy_out(flog *l, uint64_t addr, void *buf, size_t n)
 	return rc == 0 ? FKV_OK : FKV_IO_ERROR;
 }
 
-/* The header word at addr: acquire from memory, or from the device. */
+/* The header at addr (4-aligned, with room for a header before the page
+ * ends): acquire from memory, or from the device. */
 static int header_at(flog *l, uint64_t addr, uint32_t *h, uint32_t *crc)
 {
 	uint8_t b[FLOG_HEADER];
@@ -515,7 +520,9 @@ static int header_at(flog *l, uint64_t addr, uint32_t *h, uint32_t *crc)
 		*h = load_word(at(l, addr));
 		/* The checksum word is written before the header publishes
 		 * it: read it only after seeing the header published. */
-		*crc = (*h & WRITTEN) ? fkv__get32(at(l, addr) + 4) : 0;
+		*crc = (*h & WRITTEN) && *h != FILLER
+			       ? fkv__get32(at(l, addr) + 4)
+			       : 0;
 		return FKV_OK;
 	}
 	int rc = copy_out(l, addr, b, sizeof(b));
@@ -555,6 +562,10 @@ int flog_read(flog *l, uint64_t *at_addr, uint64_t limit, void **entry,
 		return say(why, why_len, FKV_INVALID,
 			   "address %llu is beyond the end address %llu",
 			   (unsigned long long)addr, (unsigned long long)limit);
+	if (addr & 3)
+		return say(why, why_len, FKV_INVALID,
+			   "no entry starts at address %llu",
+			   (unsigned long long)addr);
 	pthread_rwlock_rdlock(&l->frames_lock);
 	int rc;
 	uint32_t h = 0, crc = 0;
@@ -562,6 +573,11 @@ int flog_read(flog *l, uint64_t *at_addr, uint64_t limit, void **entry,
 		if (addr >= limit) {
 			rc = FKV_NOT_FOUND;
 			goto out;
+		}
+		/* No header fits the rest of the page: the next page. */
+		if ((addr & l->mask) + FLOG_HEADER > l->page_size) {
+			addr = (addr | l->mask) + 1;
+			continue;
 		}
 		if ((rc = header_at(l, addr, &h, &crc)) != FKV_OK)
 			goto io;
@@ -639,11 +655,70 @@ out:
 	return rc;
 }
 
+int flog_scan(flog *l, uint64_t from, uint64_t limit, flog_scan_fn fn,
+	      void *ctx, uint64_t *stopped)
+{
+	uint64_t p = from;
+	int rc = FKV_OK;
+	if (stopped != NULL)
+		*stopped = p;
+	if (from < atomic_load(&l->begin) ||
+	    limit > atomic_load(&l->committed) || (from & 3) != 0)
+		return FKV_INVALID;
+	uint8_t *page = malloc(l->page_size);
+	if (page == NULL)
+		return FKV_OUT_OF_MEMORY;
+	while (p < limit && rc == FKV_OK) {
+		uint64_t pend = (p | l->mask) + 1;
+		uint64_t stop = pend < limit ? pend : limit;
+		uint64_t base = p;
+		pthread_rwlock_rdlock(&l->frames_lock);
+		rc = copy_out(l, base, page, stop - base);
+		pthread_rwlock_unlock(&l->frames_lock);
+		while (rc == FKV_OK && p < stop) {
+			if ((p & l->mask) + FLOG_HEADER > l->page_size) {
+				p = pend;
+				break;
+			}
+			const uint8_t *e = page + (p - base);
+			uint32_t h = fkv__get32(e);
+			if (h == FILLER) {
+				p = pend;
+				break;
+			}
+			uint64_t n = h & ~WRITTEN;
+			if (!(h & WRITTEN) || n > flog_max_entry(l) ||
+			    p + FLOG_HEADER + pad4(n) > stop) {
+				rc = FKV_INVALID;
+				break;
+			}
+			struct iovec v = {.iov_base = (void *)(e + FLOG_HEADER),
+					  .iov_len = n};
+			if (entry_crc((uint32_t)n, &v, 1) !=
+			    fkv__get32(e + 4)) {
+				rc = FKV_CORRUPTION;
+				break;
+			}
+			if (!fn(ctx, p, e + FLOG_HEADER, (uint32_t)n)) {
+				free(page);
+				if (stopped != NULL)
+					*stopped = p;
+				return FKV_OK;
+			}
+			p += FLOG_HEADER + pad4(n);
+		}
+	}
+	free(page);
+	if (stopped != NULL)
+		*stopped = p;
+	return rc;
+}
+
 /* ---- truncation ----------------------------------------------------- */
 
 /* Counts the entries in [from, to), checking that `to` is a boundary.
- * Reads a page's part at a time.  Returns FKV_OK, FKV_INVALID, or an I/O
- * status.  Caller holds frames_lock for reading. */
+ * Reads a page's part at a time, each under frames_lock.  Returns FKV_OK,
+ * FKV_INVALID, or an I/O status. */
 static int count_entries(flog *l, uint64_t from, uint64_t to, uint64_t *n,
 			 uint8_t *page)
 {
@@ -653,7 +728,11 @@ static int count_entries(flog *l, uint64_t from, uint64_t to, uint64_t *n,
 		uint64_t pend = (p | l->mask) + 1;
 		uint64_t stop = pend < to ? pend : to;
 		uint64_t base = p;
+		/* A page at a time: the flusher's recycling (which takes the
+		 * lock for writing) waits for one page's read at most. */
+		pthread_rwlock_rdlock(&l->frames_lock);
 		int rc = copy_out(l, base, page, stop - base);
+		pthread_rwlock_unlock(&l->frames_lock);
 		if (rc != FKV_OK)
 			return rc;
 		while (p < stop) {
@@ -673,10 +752,13 @@ static int count_entries(flog *l, uint64_t from, uint64_t to, uint64_t *n,
 
 int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 {
-	pthread_mutex_lock(&l->commit_lock);
+	/* trunc_lock orders truncations; commits go on while the dropped
+	 * entries are counted, and wait only for the record's write. */
+	pthread_mutex_lock(&l->trunc_lock);
 	uint64_t begin = atomic_load(&l->begin);
 	uint64_t committed = atomic_load(&l->committed);
 	int rc = FKV_OK;
+	uint8_t *page = NULL;
 	if (until <= begin)
 		goto out;
 	if (until > committed) {
@@ -687,22 +769,13 @@ int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 			 (unsigned long long)committed);
 		goto out;
 	}
-	uint8_t *page = malloc(l->page_size);
+	page = malloc(l->page_size);
 	if (page == NULL) {
 		rc = FKV_OUT_OF_MEMORY;
 		goto out;
 	}
 	uint64_t n = 0;
-	pthread_rwlock_rdlock(&l->frames_lock);
 	rc = count_entries(l, begin, until, &n, page);
-	/* At a page's unused end (a reader's position when it was the
-	 * tail), the log begins at the next page. */
-	uint32_t h = 0, crc;
-	if (rc == FKV_OK && until < committed &&
-	    header_at(l, until, &h, &crc) == FKV_OK && h == FILLER)
-		until = (until | l->mask) + 1;
-	pthread_rwlock_unlock(&l->frames_lock);
-	free(page);
 	if (rc != FKV_OK) {
 		say(why, why_len, rc,
 		    rc == FKV_INVALID ? "no entry starts at address %llu"
@@ -710,21 +783,36 @@ int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 		    (unsigned long long)until);
 		goto out;
 	}
+	/* At a page's unused end (a reader's position when it was the
+	 * tail), the log begins at the next page. */
+	uint32_t h = 0, crc;
+	pthread_rwlock_rdlock(&l->frames_lock);
+	if (until < committed &&
+	    ((until & l->mask) + FLOG_HEADER > l->page_size ||
+	     (header_at(l, until, &h, &crc) == FKV_OK && h == FILLER)))
+		until = (until | l->mask) + 1;
+	pthread_rwlock_unlock(&l->frames_lock);
+	pthread_mutex_lock(&l->commit_lock);
 	l->begin_entries += n;
-	int err = write_commit(l, until, committed, l->committed_entries);
-	if (err != 0) {
+	int err = write_commit(l, until, atomic_load(&l->committed),
+			       l->committed_entries);
+	if (err != 0)
 		l->begin_entries -= n;
+	else
+		atomic_store(&l->begin, until);
+	pthread_mutex_unlock(&l->commit_lock);
+	if (err != 0) {
 		rc = say(why, why_len, FKV_IO_ERROR,
 			 "writing the commit record (errno %llu)",
 			 (unsigned long long)-err);
 		goto out;
 	}
-	atomic_store(&l->begin, until);
 	pthread_rwlock_wrlock(&l->frames_lock);
 	dev_truncate(l->dev, until);
 	pthread_rwlock_unlock(&l->frames_lock);
 out:
-	pthread_mutex_unlock(&l->commit_lock);
+	free(page);
+	pthread_mutex_unlock(&l->trunc_lock);
 	return rc;
 }
 
@@ -836,6 +924,7 @@ int flog_open(const flog_config *cfg, flog **out, char *why, size_t why_len)
 	pthread_cond_init(&l->cond, NULL);
 	pthread_cond_init(&l->done, NULL);
 	pthread_mutex_init(&l->commit_lock, NULL);
+	pthread_mutex_init(&l->trunc_lock, NULL);
 	pthread_mutex_init(&l->io_lock, NULL);
 	pthread_cond_init(&l->io_cond, NULL);
 	int rc;
@@ -935,6 +1024,7 @@ void flog_close(flog *l)
 	pthread_cond_destroy(&l->cond);
 	pthread_cond_destroy(&l->done);
 	pthread_mutex_destroy(&l->commit_lock);
+	pthread_mutex_destroy(&l->trunc_lock);
 	pthread_mutex_destroy(&l->io_lock);
 	pthread_cond_destroy(&l->io_cond);
 	free(l);

@@ -152,6 +152,20 @@ const char *flog_failed(flog *l);
 int flog_read(flog *l, uint64_t *addr, uint64_t limit, void **entry,
 	      uint32_t *len, uint64_t *next, char *why, size_t why_len);
 
+/* Calls fn(ctx, address, entry, len) for each entry in [from, limit) in
+ * order, where limit <= committed; fn returns false to stop.  Reads a
+ * page at a time (one device read per page), checking every entry's
+ * checksum; the entry pointer is valid during the call only.  *stopped
+ * (may be NULL) gets the address it stopped at.  Returns FKV_OK (fn
+ * stopped it, or it reached limit), FKV_INVALID (from is not an entry
+ * boundary, or out of [begin, committed]), FKV_CORRUPTION (an entry fails
+ * its checksum: *stopped is its address), FKV_IO_ERROR or
+ * FKV_OUT_OF_MEMORY.  Any thread. */
+typedef bool (*flog_scan_fn)(void *ctx, uint64_t addr, const void *entry,
+			     uint32_t len);
+int flog_scan(flog *l, uint64_t from, uint64_t limit, flog_scan_fn fn,
+	      void *ctx, uint64_t *stopped);
+
 /* Moves begin to until, which must be an entry boundary in [begin,
  * committed] (a lower one is a no-op), writes a commit record for it and
  * drops the device's whole segments below it.  Returns FKV_OK,

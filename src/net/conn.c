@@ -533,15 +533,27 @@ void conn_wait_commit(rf_client *c, struct rf_flog *lg, uint64_t gen,
 			return;
 		}
 	}
-	if (c->nwaits == RF_COMMIT_WAITS) {
-		/* Many logs in one pipeline: wait for the oldest here. */
-		rf_commit_wait *wt = &c->waits[0];
-		logs_request_commit(wt->lg, wt->gen);
-		while (logs_reached(wt->lg, wt->gen, wt->addr) == 0)
-			sched_yield();
-		memmove(c->waits, c->waits + 1,
-			(RF_COMMIT_WAITS - 1) * sizeof(*wt));
-		c->nwaits--;
+	/* Called with the log registry's lock held (a handler): nothing
+	 * here may wait, or take that lock again. */
+	if (c->waits == NULL) {
+		c->waits = c->waits_small;
+		c->waits_cap = 2;
+	}
+	if (c->nwaits == c->waits_cap) {
+		int cap = c->waits_cap * 2;
+		rf_commit_wait *w = malloc((size_t)cap * sizeof(*w));
+		if (w == NULL) {
+			/* Without memory the reply cannot be held: close the
+			 * connection (replies_held) rather than claim
+			 * durability. */
+			atomic_store(&c->kill, 1);
+			return;
+		}
+		memcpy(w, c->waits, (size_t)c->nwaits * sizeof(*w));
+		if (c->waits != c->waits_small)
+			free(c->waits);
+		c->waits = w;
+		c->waits_cap = cap;
 	}
 	c->waits[c->nwaits++] = (rf_commit_wait){lg, gen, addr};
 }
@@ -551,6 +563,10 @@ void conn_wait_commit(rf_client *c, struct rf_flog *lg, uint64_t gen,
  * client: its replies would claim durability that is not there. */
 static bool replies_held(rf_client *c)
 {
+	if (atomic_load_explicit(&c->kill, memory_order_acquire)) {
+		close_client(c);
+		return true;
+	}
 	park(c); /* first: see park() */
 	int k = 0;
 	for (int i = 0; i < c->nwaits; i++) {
@@ -646,15 +662,13 @@ static void wake_parked(rf_worker *w)
 	rf_client *c = w->parked;
 	while (c != NULL) {
 		rf_client *next = c->park_next;
-		if (c->flags & CLIENT_BLOCKED) {
-			if (logs_reached(c->blk_log, c->blk_gen,
-					 c->blk_from + 1) != 0)
-				unblock(c);
-		} else if (c->nwaits > 0) {
-			write_out(c);
-		} else {
+		if ((c->flags & CLIENT_BLOCKED) &&
+		    logs_reached(c->blk_log, c->blk_gen, c->blk_from + 1) != 0)
+			unblock(c);
+		else if (c->nwaits > 0)
+			write_out(c); /* replies before a blocked command too */
+		else if (!(c->flags & CLIENT_BLOCKED))
 			unpark(c);
-		}
 		c = next;
 	}
 }
@@ -756,6 +770,8 @@ static void client_detach(rf_client *c)
 static void client_release(rf_client *c)
 {
 	pending_free(&c->pending);
+	if (c->waits != c->waits_small)
+		free(c->waits);
 	resp_parser_free(&c->parser);
 	resp_buf_free(&c->out);
 	free(c->qbuf);
@@ -941,7 +957,8 @@ static int64_t worker_cron(ev_loop *loop, int64_t id, void *data)
 	while (c != NULL) {
 		rf_client *next = c->next;
 		if (atomic_load_explicit(&c->kill, memory_order_acquire) ||
-		    (idle > 0 && now - c->last_ms > idle && c->out.len == 0)) {
+		    (idle > 0 && now - c->last_ms > idle && c->out.len == 0 &&
+		     !(c->flags & CLIENT_BLOCKED))) {
 			if (!atomic_load(&c->kill))
 				rf_log(RF_LOG_VERBOSE, "Closing idle client");
 			close_client(c);

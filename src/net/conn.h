@@ -41,8 +41,6 @@ typedef struct rf_commit_wait {
 	uint64_t gen, addr;
 } rf_commit_wait;
 
-#define RF_COMMIT_WAITS 4
-
 /* A command kept while it waits for the disk (its arguments copied). */
 typedef struct rf_pending_cmd {
 	int argc;
@@ -80,8 +78,9 @@ typedef struct rf_client {
 	rf_pending_cmd pending; /* while CLIENT_WAIT_IO or CLIENT_BLOCKED */
 
 	/* Replies are held while a commit they depend on is not durable. */
-	rf_commit_wait waits[RF_COMMIT_WAITS];
-	int nwaits;
+	rf_commit_wait waits_small[2];
+	rf_commit_wait *waits; /* waits_small, or malloc'd when more */
+	int nwaits, waits_cap;
 	/* While CLIENT_BLOCKED: the log whose commit past blk_from ends the
 	 * wait, the deadline (wall ms; 0: none) and its timer (0: none). */
 	struct rf_flog *blk_log;
