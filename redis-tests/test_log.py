@@ -1349,3 +1349,31 @@ def test_reads_at_odd_and_page_end_addresses(start_server):
         assert isinstance(r, list) or isinstance(r, RawError), r
         assert raw.call("PING") == "PONG"
     raw.close()
+
+
+def test_open_logs_are_capped(start_server):
+    """faster-log-max-logs bounds the logs open at once (each holds its
+    pages and a thread): one more is refused with the option named, and a
+    LOG.DROP makes room; a page size that is not a power of two stops the
+    server at start."""
+    srv = start_server(["--faster-log-max-logs", "3"])
+    c = srv.client()
+    raw = RawConn(srv.port)
+    for k in range(3):
+        log_append(c, "cap%d" % k, b"x")
+    assert raw.call("LOG.APPEND", "cap3", "x") == \
+        RawError("ERR too many open logs (faster-log-max-logs is 3)")
+    assert c.execute_command("LOG.LIST") == [b"cap0", b"cap1", b"cap2"]
+    assert c.execute_command("LOG.DROP", "cap1") == 1
+    assert log_append(c, "cap3", b"x") == FIRST
+    raw.close()
+    d = tempfile.mkdtemp(prefix="rf-test-")
+    try:
+        p = subprocess.run([BINARY, "--port", str(free_port()), "--dir", os.path.join(d, "data"),
+                            "--faster-log-page-size", "5000", "--save", ""],
+                           cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=10 * SLOW)
+        assert p.returncode != 0
+        assert b"faster-log-page-size must be a power of two" in p.stdout
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

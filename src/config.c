@@ -61,6 +61,8 @@ static const char *check_save(rf_config *cfg);
 static const char *check_cluster(rf_config *cfg);
 static const char *check_log_policy(rf_config *cfg);
 static const char *check_appendfsync(rf_config *cfg);
+static const char *check_faster_log_page_size(rf_config *cfg);
+static const char *check_faster_log_segment_size(rf_config *cfg);
 static const char *check_daemonize(rf_config *cfg);
 static const char *check_maxclients(rf_config *cfg);
 
@@ -333,6 +335,7 @@ const cfg_option cfg_options[] = {
 	 .min = 4096,
 	 .max = 1024 * 1024 * 1024,
 	 .def = "1mb",
+	 .check = check_faster_log_page_size,
 	 .doc = "page size of new LOG.* logs and of a new append-only file (a "
 		"power of two); an entry holds at most this minus 8 bytes; an "
 		"existing log keeps the size it was created with"},
@@ -344,12 +347,22 @@ const cfg_option cfg_options[] = {
 	 .def = "8",
 	 .doc = "pages each open log keeps in memory (appends wait when all "
 		"of them wait for the device)"},
+	{.name = "faster-log-max-logs",
+	 .type = CFG_INT,
+	 .offset = OFF(faster_log_max_logs),
+	 .min = 1,
+	 .max = 65536,
+	 .def = "256",
+	 .mutable_ = true,
+	 .doc = "LOG.* logs open at once (each keeps its pages in memory and "
+		"a flusher thread); one more answers an error"},
 	{.name = "faster-log-segment-size",
 	 .type = CFG_MEMORY,
 	 .offset = OFF(faster_log_segment_size),
 	 .min = 4096,
 	 .max = INT64_C(1) << 40,
 	 .def = "256mb",
+	 .check = check_faster_log_segment_size,
 	 .doc = "segment file size of new logs (a power of two, at least the "
 		"page size); LOG.TRUNCATE frees whole segments"},
 	{.name = "dbfilename",
@@ -597,6 +610,25 @@ static const char *check_log_policy(rf_config *cfg)
 	(void)cfg;
 	logs_policy_changed();
 	return NULL;
+}
+
+static bool pow2(int64_t v)
+{
+	return v > 0 && (v & (v - 1)) == 0;
+}
+
+static const char *check_faster_log_page_size(rf_config *cfg)
+{
+	return pow2(cfg->faster_log_page_size)
+		       ? NULL
+		       : "faster-log-page-size must be a power of two";
+}
+
+static const char *check_faster_log_segment_size(rf_config *cfg)
+{
+	return pow2(cfg->faster_log_segment_size)
+		       ? NULL
+		       : "faster-log-segment-size must be a power of two";
 }
 
 /* Not a check either: the append-only file takes the new policy. */

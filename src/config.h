@@ -63,6 +63,7 @@ typedef struct rf_config {
 	int64_t faster_log_page_size;
 	int64_t faster_log_pages;
 	int64_t faster_log_segment_size;
+	int64_t faster_log_max_logs;
 	char *dbfilename;
 	/* replication and cluster (neither exists) */
 	int64_t replica_read_only;

@@ -22,6 +22,7 @@
 static pthread_rwlock_t reg_rw =
 	PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static rf_flog *head;
+static int nopen;	    /* logs with their FasterLog open */
 static char root[PATH_MAX]; /* dir/logs */
 
 int logs_init(const char *dir)
@@ -143,6 +144,13 @@ static rf_flog *open_locked(const char *name, size_t len, bool create,
 			 strerror(errno));
 		return NULL;
 	}
+	if (nopen >= cfg_get_int(&server.cfg.faster_log_max_logs)) {
+		snprintf(err, errlen,
+			 "too many open logs (faster-log-max-logs is %lld)",
+			 (long long)cfg_get_int(
+				 &server.cfg.faster_log_max_logs));
+		return NULL;
+	}
 	bool fresh = lg == NULL;
 	if (fresh) {
 		lg = calloc(1, sizeof(*lg));
@@ -159,6 +167,7 @@ static rf_flog *open_locked(const char *name, size_t len, bool create,
 		return NULL;
 	}
 	lg->gen++;
+	nopen++;
 	if (fresh) {
 		lg->next = head;
 		head = lg;
@@ -219,6 +228,7 @@ int logs_drop(const char *name, size_t len, char *err, size_t errlen)
 		flog_close(lg->log);
 		lg->log = NULL;
 		lg->gen++;
+		nopen--;
 		rc = 1;
 	} else if (stat(path, &st) == 0) {
 		rc = 1;
