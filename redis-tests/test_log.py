@@ -1377,3 +1377,31 @@ def test_open_logs_are_capped(start_server):
         assert b"faster-log-page-size must be a power of two" in p.stdout
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_client_unblock_ends_a_blocked_tail(start_server):
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR] ends another client's LOG.TAIL
+    BLOCK as Redis does for its blocking commands: TIMEOUT (the default)
+    gives the timeout's nil reply, ERROR gives -UNBLOCKED; the reply is 1,
+    or 0 for a client that is not blocked."""
+    srv = start_server(["--log-commit-policy", "manual"])
+    c = srv.client()
+    log_append(c, "u", b"x")
+    c.execute_command("LOG.COMMIT", "u")
+    t = log_info(c, "u")["tail"]
+    for how, want in ((None, b"*-1\r\n"),
+                      ("ERROR", b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10 * SLOW) as s:
+            s.sendall(resp("CLIENT", "ID"))
+            cid = int(s.recv(100)[1:-2])
+            assert c.execute_command("CLIENT", "UNBLOCK", cid) == 0, "not blocked yet"
+            s.sendall(resp("LOG.TAIL", "u", t, "BLOCK", 0) + resp("PING"))
+            assert nothing_arrives(s, 0.2)
+            args = ["CLIENT", "UNBLOCK", cid] + ([how] if how else [])
+            wait_until(lambda: c.execute_command(*args) == 1, 5 * SLOW, "the unblock")
+            got = b""
+            while not got.endswith(b"+PONG\r\n"):
+                chunk = s.recv(1000)
+                assert chunk, "closed"
+                got += chunk
+            assert got == want + b"+PONG\r\n", got

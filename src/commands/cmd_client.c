@@ -341,7 +341,8 @@ static void cmd_client_getredir(cmd_ctx *ctx)
 	resp_add_int(ctx->out, -1);
 }
 
-/* No command blocks yet, so no client is ever unblocked. */
+/* Ends another client's blocking command (LOG.TAIL BLOCK): 1 when it
+ * was blocked, else 0. */
 static void cmd_client_unblock(cmd_ctx *ctx)
 {
 	int64_t id;
@@ -357,7 +358,16 @@ static void cmd_client_unblock(cmd_ctx *ctx)
 		cmd_err_syntax(ctx);
 		return;
 	}
-	resp_add_int(ctx->out, 0);
+	int how = ctx->argc == 4 && cmd_arg_is(ctx, 3, "error")
+			  ? RF_UNBLOCK_ERROR
+			  : RF_UNBLOCK_TIMEOUT;
+	int n = 0;
+	pthread_mutex_lock(&reg_lock);
+	for (rf_client *c = reg_head; c != NULL; c = c->reg_next)
+		if ((int64_t)c->id == id && c != ctx->c && conn_unblock(c, how))
+			n = 1;
+	pthread_mutex_unlock(&reg_lock);
+	resp_add_int(ctx->out, n);
 }
 
 static void cmd_client_help(cmd_ctx *ctx)

@@ -608,6 +608,10 @@ void conn_block_on_log(rf_client *c, struct rf_flog *lg, uint64_t gen,
 		       uint64_t from, int64_t deadline_ms)
 {
 	c->flags |= CLIENT_BLOCKED;
+	if (!atomic_load(&c->blocked)) {
+		atomic_store(&c->unblock_req, 0); /* a stale request */
+		atomic_store(&c->blocked, true);
+	}
 	c->blk_log = lg;
 	c->blk_gen = gen;
 	c->blk_from = from;
@@ -623,6 +627,7 @@ void conn_block_on_log(rf_client *c, struct rf_flog *lg, uint64_t gen,
 static void unblock(rf_client *c)
 {
 	c->flags &= ~CLIENT_BLOCKED;
+	atomic_store(&c->blocked, false);
 	if (atomic_load_explicit(&c->kill, memory_order_acquire)) {
 		close_client(c);
 		return;
@@ -632,8 +637,10 @@ static void unblock(rf_client *c)
 	bool done =
 		run_command(c, p->argc, (const char **)p->argv, p->argv_len);
 	c->blk_rerun = false;
-	if (!done)
+	if (!done) {
+		atomic_store(&c->blocked, true);
 		return; /* blocked again (the timer stays) */
+	}
 	if (c->blk_timer > 0) {
 		ev_timer_del(c->w->loop, c->blk_timer);
 		c->blk_timer = 0;
@@ -656,12 +663,53 @@ static int64_t on_block_timer(ev_loop *loop, int64_t id, void *data)
 	return -1;
 }
 
+bool conn_unblock(rf_client *c, int how)
+{
+	if (!atomic_load(&c->blocked))
+		return false;
+	atomic_store(&c->unblock_req, how);
+	conn_wake_worker(c->w);
+	return true;
+}
+
+/* CLIENT UNBLOCK reached the blocked client c: as if its deadline passed
+ * (the command runs again and replies as on a timeout), or an error. */
+static void unblock_forced(rf_client *c, int how)
+{
+	if (how == RF_UNBLOCK_TIMEOUT) {
+		c->blk_deadline = 1; /* long past */
+		unblock(c);
+		return;
+	}
+	c->flags &= ~CLIENT_BLOCKED;
+	atomic_store(&c->blocked, false);
+	if (c->blk_timer > 0) {
+		ev_timer_del(c->w->loop, c->blk_timer);
+		c->blk_timer = 0;
+	}
+	pending_free(&c->pending);
+	size_t before = c->out.len;
+	resp_add_error(&c->out,
+		       "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+	command_done(c, before);
+	if (c->nwaits == 0)
+		unpark(c);
+	process_input(c);
+	write_out(c);
+}
+
 /* A log committed: runs what its parked clients waited for. */
 static void wake_parked(rf_worker *w)
 {
 	rf_client *c = w->parked;
 	while (c != NULL) {
 		rf_client *next = c->park_next;
+		int how = atomic_exchange(&c->unblock_req, 0);
+		if (how != 0 && (c->flags & CLIENT_BLOCKED)) {
+			unblock_forced(c, how);
+			c = next;
+			continue;
+		}
 		if ((c->flags & CLIENT_BLOCKED) &&
 		    logs_reached(c->blk_log, c->blk_gen, c->blk_from + 1) != 0)
 			unblock(c);

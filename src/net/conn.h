@@ -57,6 +57,10 @@ typedef struct rf_client {
 	struct rf_worker *w;
 	int flags;
 	_Atomic int kill; /* set by CLIENT KILL from any thread */
+	/* CLIENT UNBLOCK from any thread: whether it is blocked (set by its
+	 * owner), and the request (RF_UNBLOCK_*, 0: none). */
+	_Atomic bool blocked;
+	_Atomic int unblock_req;
 
 	char *qbuf; /* query buffer: [qpos, qlen) not yet parsed */
 	size_t qlen, qcap, qpos;
@@ -136,6 +140,13 @@ void conn_block_on_log(rf_client *c, struct rf_flog *lg, uint64_t gen,
 /* For a blocking command: its deadline, kept across its runs: the one set
  * by its first run when it runs again, else now_ms + ms (0 for ms 0). */
 int64_t conn_block_deadline(rf_client *c, int64_t now_ms, int64_t ms);
+
+enum { RF_UNBLOCK_TIMEOUT = 1, RF_UNBLOCK_ERROR = 2 };
+
+/* Any thread, under reg_lock: asks c's worker to end c's blocking
+ * command (CLIENT UNBLOCK) as if it timed out, or with an UNBLOCKED
+ * error.  Returns false when c is not blocked. */
+bool conn_unblock(rf_client *c, int how);
 
 /* Any thread: a log committed (or was dropped): wakes the workers that
  * have parked clients. */
