@@ -14,9 +14,10 @@
  * holds the whole-file lock alone.  A command replayed runs with its original
  * clocks, so relative TTLs and expiry come out as they did.
  *
- * A command that straddles a CPR point (several engine operations, some
- * before it) is replayed whole: idempotent for every write command but
- * MSETNX and RENAMENX, whose checks may then see their own first half.
+ * A command that straddles a CPR point (its session's version moved while
+ * it ran: some of its operations are in the older checkpoint) is logged
+ * as the state it left in its keys (SET key value [PXAT t] / DEL key),
+ * which replays exactly over either checkpoint.
  *
  * Threads: aof_open/aof_close on the main thread without workers; aof_run
  * on workers; the checkpoint hooks on whatever thread persist.c runs.
