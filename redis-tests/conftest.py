@@ -272,3 +272,43 @@ def raw(server):
     conn = RawConn(server.port)
     yield conn
     conn.close()
+
+
+# ---- shared helpers -------------------------------------------------------
+
+# Sanitizer builds run slower: deadlines scale with this.
+SLOW = 4 if os.environ.get("RF_SANITIZE") else 1
+
+
+def wait_until(pred, timeout=10.0, what="condition"):
+    """Polls pred until it is true; fails the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.01)  # polling, bounded by the deadline
+    pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def persistence(c):
+    return c.info("persistence")
+
+
+def saves(c):
+    return persistence(c)["rdb_saves"]
+
+
+def wait_saved(c, saves_before, count=1, timeout=60.0 * SLOW):
+    """Polls INFO persistence until rdb_saves reached saves_before + count
+    and no background save runs; checks the last one succeeded.  Returns
+    the INFO persistence dict."""
+    box = {}
+
+    def done():
+        box["inf"] = inf = persistence(c)
+        return inf["rdb_saves"] >= saves_before + count and inf["rdb_bgsave_in_progress"] == 0
+
+    wait_until(done, timeout, "%d save(s) to complete (rdb_saves was %d)" % (count, saves_before))
+    inf = box["inf"]
+    assert inf["rdb_last_bgsave_status"] == "ok", inf
+    return inf

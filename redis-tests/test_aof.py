@@ -51,7 +51,7 @@ import time
 import pytest
 import redis
 
-from conftest import BINARY, RawConn, RawError, free_port
+from conftest import BINARY, free_port, persistence, RawConn, RawError, saves, wait_saved, wait_until
 
 SANITIZER = os.environ.get("RF_SANITIZE", "")
 SLOW = 4 if SANITIZER else 1
@@ -67,39 +67,6 @@ def aof(fsync="always", *more):
 
 
 # ---- helpers ------------------------------------------------------------------
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.01)  # polling, bounded by the deadline
-    pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
-
-
-def persistence(c):
-    return c.info("persistence")
-
-
-def saves(c):
-    return persistence(c)["rdb_saves"]
-
-
-def wait_saved(c, saves_before, count=1, timeout=SAVE_TIMEOUT):
-    """Polls INFO persistence until rdb_saves reached saves_before + count
-    and no background save runs; checks the last one succeeded.  Returns
-    the INFO persistence dict."""
-    box = {}
-
-    def done():
-        box["inf"] = inf = persistence(c)
-        return inf["rdb_saves"] >= saves_before + count and inf["rdb_bgsave_in_progress"] == 0
-
-    wait_until(done, timeout, "%d save(s) to complete (rdb_saves was %d)" % (count, saves_before))
-    inf = box["inf"]
-    assert inf["rdb_last_bgsave_status"] == "ok", inf
-    return inf
-
 
 def bgsave_and_wait(c, raw):
     """BGSAVE, waits until it completes; returns its checkpoint_version."""

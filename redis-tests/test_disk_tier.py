@@ -35,7 +35,7 @@ import time
 
 import pytest
 
-from conftest import RawConn, Server
+from conftest import RawConn, Server, wait_until
 
 MB = 1 << 20
 VALUE_SIZE = 200
@@ -134,15 +134,6 @@ def next_pow2(n):
     while p < n:
         p <<= 1
     return p
-
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.01)  # polling, bounded by the deadline
-    pytest.fail("timed out waiting for %s" % what)
 
 
 # Every disk read through the device's I/O threads, commands going pending,

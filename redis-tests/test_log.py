@@ -61,7 +61,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, RawConn, RawError, Server, free_port
+from conftest import BINARY, free_port, RawConn, RawError, Server, wait_until
 
 SANITIZER = os.environ.get("RF_SANITIZE", "")
 SLOW = 4 if SANITIZER else 1
@@ -85,15 +85,6 @@ NOT_INTEGER = "ERR value is not an integer or out of range"
 
 
 # ---- helpers ------------------------------------------------------------------
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.01)  # polling, bounded by the deadline
-    pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
-
 
 def resp(*args):
     out = [b"*%d\r\n" % len(args)]

@@ -43,7 +43,7 @@ import time
 import pytest
 import redis
 
-from conftest import RawConn, RawError
+from conftest import persistence, RawConn, RawError, saves, wait_saved, wait_until
 
 MB = 1 << 20
 SANITIZER = os.environ.get("RF_SANITIZE", "")
@@ -57,39 +57,6 @@ IN_PROGRESS = "ERR Background save already in progress"
 
 
 # ---- helpers ------------------------------------------------------------------
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.01)  # polling, bounded by the deadline
-    pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
-
-
-def persistence(c):
-    return c.info("persistence")
-
-
-def saves(c):
-    return persistence(c)["rdb_saves"]
-
-
-def wait_saved(c, saves_before, count=1, timeout=SAVE_TIMEOUT):
-    """Polls INFO persistence until rdb_saves reached saves_before + count
-    and no background save runs; checks the last one succeeded.  Returns
-    the INFO persistence dict."""
-    box = {}
-
-    def done():
-        box["inf"] = inf = persistence(c)
-        return inf["rdb_saves"] >= saves_before + count and inf["rdb_bgsave_in_progress"] == 0
-
-    wait_until(done, timeout, "%d save(s) to complete (rdb_saves was %d)" % (count, saves_before))
-    inf = box["inf"]
-    assert inf["rdb_last_bgsave_status"] == "ok", inf
-    return inf
-
 
 def bgsave(raw):
     reply = raw.call("BGSAVE")
