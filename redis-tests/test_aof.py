@@ -565,7 +565,17 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-def test_commands_replayed_after_kill9(start_server):
+@pytest.fixture(params=["commands", "effects"])
+def effects(request, monkeypatch):
+    """Each command logged as itself, or (RF_AOF_EFFECTS=always, a test
+    hook) as the state it left in its keys, which is what a command that
+    straddles a checkpoint's CPR point logs."""
+    if request.param == "effects":
+        monkeypatch.setenv("RF_AOF_EFFECTS", "always")
+    return request.param
+
+
+def test_commands_replayed_after_kill9(start_server, effects):
     """appendfsync always, no checkpoint: keys in two databases, FLUSHALL,
     then SET EX/PX/KEEPTTL, EXPIRE, PEXPIREAT, PERSIST, a PEXPIREAT in the
     past, INCRBYFLOAT, INCRBY, DECRBY, APPEND, SETRANGE, DEL of several

@@ -1396,3 +1396,33 @@ def test_client_unblock_ends_a_blocked_tail(start_server):
                 assert chunk, "closed"
                 got += chunk
             assert got == want + b"+PONG\r\n", got
+
+
+def test_kill_and_unblock_together_run_nothing_more(start_server):
+    """CLIENT KILL then CLIENT UNBLOCK ... ERROR of a blocked client in
+    one pipeline: the client is closed, and the command it had pipelined
+    behind the blocked LOG.TAIL never runs."""
+    srv = start_server(["--log-commit-policy", "manual"])
+    c = srv.client()
+    log_append(c, "k", b"e0")
+    c.execute_command("LOG.COMMIT", "k")
+    t = log_info(c, "k")["tail"]
+    for i in range(10 if not SANITIZER else 3):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10 * SLOW) as s:
+            s.sendall(resp("CLIENT", "ID"))
+            cid = int(s.recv(100)[1:-2])
+            s.sendall(resp("LOG.TAIL", "k", t, "BLOCK", 0) + resp("SET", "side%d" % i, "ran"))
+            wait_until(lambda: any(cl.get("id") == str(cid) and cl.get("cmd") == "log.tail"
+                                   for cl in c.client_list()), 5 * SLOW, "the block")
+            p = c.pipeline(transaction=False)
+            p.execute_command("CLIENT", "KILL", "ID", cid)
+            p.execute_command("CLIENT", "UNBLOCK", cid, "ERROR")
+            p.execute()
+            got = b""
+            while True:  # the server closes it
+                chunk = s.recv(1000)
+                if not chunk:
+                    break
+                got += chunk
+            assert b"UNBLOCKED" not in got, got
+        assert c.get("side%d" % i) is None, "a killed client's command ran"

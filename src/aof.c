@@ -30,6 +30,10 @@
 
 static rf_flog aof = {.name = "appendonly", .internal = true, .gen = 1};
 static bool logging, replaying;
+/* Test hook (RF_AOF_EFFECTS=always in the environment at start): every
+ * command with keys is logged as its keys' state, as after a straddle,
+ * so that tests can check those entries replay exactly. */
+static bool effects_always;
 static pthread_mutex_t stripes[STRIPES];
 /* Held shared by a command that takes stripes, exclusive by one that
  * takes none (no keys: FLUSHALL, FLUSHDB; or too many keys). */
@@ -239,88 +243,106 @@ static void read_key(cmd_ctx *ctx, const char *cmd, int db, const char *key,
 	c->db = saved_db;
 }
 
-/* Logs the current state of (db, key).  Returns an append status. */
-static int log_key_state(cmd_ctx *ctx, int db, const char *key, size_t len,
-			 int64_t clock, uint64_t version, uint64_t *end)
-{
-	resp_buf v, t;
-	resp_buf_init(&v, 2);
-	resp_buf_init(&t, 2);
-	read_key(ctx, "get", db, key, len, &v);
-	read_key(ctx, "pexpiretime", db, key, len, &t);
-	int rc = FKV_IO_ERROR;
+/* The state one key was left in: the entry that recreates it. */
+struct effect {
+	resp_buf v, t; /* GET's and PEXPIRETIME's replies */
+	char pxat[24];
 	const char *argv[5];
 	size_t argv_len[5];
-	char pxat[24];
-	struct line ln = {.db = db,
-			  .argv = argv,
-			  .argv_len = argv_len,
-			  .now_ms = ctx->now_ms,
-			  .clock = clock,
-			  .version = version};
-	if (v.oom || t.oom || v.len < 5 || t.len < 4)
-		goto out;
-	if (v.data[0] == '$' && v.data[1] == '-') {
-		argv[0] = "DEL";
-		argv[1] = key;
-		argv_len[0] = 3;
-		argv_len[1] = len;
-		ln.argc = 2;
-	} else if (v.data[0] == '$') {
-		char *crlf = memchr(v.data, '\r', v.len);
-		if (crlf == NULL)
-			goto out;
-		size_t vlen = strtoull(v.data + 1, NULL, 10);
-		const char *val = crlf + 2;
-		if ((size_t)(val - v.data) + vlen > v.len)
-			goto out;
-		long long at = strtoll(t.data + 1, NULL, 10);
-		argv[0] = "SET";
-		argv[1] = key;
-		argv[2] = val;
-		argv_len[0] = 3;
-		argv_len[1] = len;
-		argv_len[2] = vlen;
-		ln.argc = 3;
-		if (at > 0) {
-			snprintf(pxat, sizeof(pxat), "%lld", at);
-			argv[3] = "PXAT";
-			argv[4] = pxat;
-			argv_len[3] = 4;
-			argv_len[4] = strlen(pxat);
-			ln.argc = 5;
-		}
-	} else {
-		goto out; /* an error reply: nothing sensible to log */
+	struct line ln;
+};
+
+/* Reads the state of (db, key) into e's line: SET key value [PXAT t] or
+ * DEL key.  The expiry is read first: a key that expires in between then
+ * reads as gone.  Returns false when a reply cannot be understood. */
+static bool read_effect(cmd_ctx *ctx, int db, const char *key, size_t len,
+			struct effect *e)
+{
+	resp_buf_init(&e->v, 2);
+	resp_buf_init(&e->t, 2);
+	read_key(ctx, "pexpiretime", db, key, len, &e->t);
+	read_key(ctx, "get", db, key, len, &e->v);
+	resp_buf *v = &e->v, *t = &e->t;
+	if (v->oom || t->oom || v->len < 5 || t->len < 4 || t->data[0] != ':')
+		return false;
+	long long at = strtoll(t->data + 1, NULL, 10);
+	e->ln.db = db;
+	e->ln.argv = e->argv;
+	e->ln.argv_len = e->argv_len;
+	e->argv[1] = key;
+	e->argv_len[1] = len;
+	if ((v->data[0] == '$' && v->data[1] == '-') || at == -2) {
+		e->argv[0] = "DEL";
+		e->argv_len[0] = 3;
+		e->ln.argc = 2;
+		return true;
 	}
-	rc = append_line(&ln, end);
-out:
-	resp_buf_free(&v);
-	resp_buf_free(&t);
-	return rc;
+	if (v->data[0] != '$')
+		return false; /* an error reply */
+	char *crlf = memchr(v->data, '\r', v->len);
+	if (crlf == NULL)
+		return false;
+	size_t vlen = strtoull(v->data + 1, NULL, 10);
+	const char *val = crlf + 2;
+	if ((size_t)(val - v->data) + vlen > v->len)
+		return false;
+	e->argv[0] = "SET";
+	e->argv_len[0] = 3;
+	e->argv[2] = val;
+	e->argv_len[2] = vlen;
+	e->ln.argc = 3;
+	if (at > 0) {
+		snprintf(e->pxat, sizeof(e->pxat), "%lld", at);
+		e->argv[3] = "PXAT";
+		e->argv[4] = e->pxat;
+		e->argv_len[3] = 4;
+		e->argv_len[4] = strlen(e->pxat);
+		e->ln.argc = 5;
+	}
+	return true;
 }
 
-/* Logs the state of every key the command may have changed.  Returns
- * an append status (the first failure). */
+/* Logs the state of every key the command may have changed, all or
+ * nothing.  Returns FKV_OK, FKV_INVALID when some key's entry would not
+ * fit a page or its state cannot be read (the caller logs the command
+ * itself then), or an append status. */
 static int log_effects(cmd_ctx *ctx, const cmd_def *d, int64_t clock,
 		       uint64_t version, uint64_t *end)
 {
 	int last = d->last_key < 0 ? ctx->argc + d->last_key : d->last_key;
 	if (last >= ctx->argc)
 		last = ctx->argc - 1;
+	int n = 0;
+	for (int i = d->first_key; i <= last; i += d->key_step)
+		n++;
+	struct effect *ef = calloc((size_t)n, sizeof(*ef));
+	if (ef == NULL)
+		return FKV_OUT_OF_MEMORY;
 	/* COPY src dst DB n: dst lives in database n. */
 	int copy_db = -1;
 	if (strcmp(d->name, "copy") == 0)
 		for (int i = 3; i + 1 < ctx->argc; i++)
 			if (cmd_arg_is(ctx, i, "db"))
 				copy_db = atoi(ctx->argv[i + 1]);
-	int rc = FKV_OK;
-	for (int i = d->first_key; i <= last && rc == FKV_OK;
-	     i += d->key_step) {
+	int rc = FKV_OK, k = 0;
+	for (int i = d->first_key; i <= last; i += d->key_step, k++) {
 		int db = (i == 2 && copy_db >= 0) ? copy_db : ctx->c->db;
-		rc = log_key_state(ctx, db, ctx->argv[i], ctx->argv_len[i],
-				   clock, version, end);
+		struct effect *e = &ef[k];
+		e->ln.now_ms = ctx->now_ms;
+		e->ln.clock = clock;
+		e->ln.version = version;
+		if (!read_effect(ctx, db, ctx->argv[i], ctx->argv_len[i], e) ||
+		    entry_size(e->ln.argc, e->argv_len) >
+			    flog_max_entry(aof.log))
+			rc = FKV_INVALID;
 	}
+	for (k = 0; k < n && rc == FKV_OK; k++)
+		rc = append_line(&ef[k].ln, end);
+	for (k = 0; k < n; k++) {
+		resp_buf_free(&ef[k].v);
+		resp_buf_free(&ef[k].t);
+	}
+	free(ef);
 	return rc;
 }
 
@@ -362,9 +384,14 @@ void aof_run(cmd_ctx *ctx, const cmd_def *d)
 	if (!pending && !error) {
 		uint64_t v1 = fkv_session_version(ctx->s), end = 0;
 		int rc;
-		if (v1 != v0 && d->first_key != 0) {
+		rc = FKV_INVALID;
+		if ((v1 != v0 || effects_always) && d->first_key != 0)
 			rc = log_effects(ctx, d, clock, v1, &end);
-		} else {
+		if (rc == FKV_INVALID) {
+			/* No straddle; or an entry of its effects would not
+			 * fit a page (a value near the largest): the command
+			 * itself, replayed whole (exact unless it is not
+			 * idempotent and straddled). */
 			struct line ln = {.db = ctx->c->db,
 					  .argc = ctx->argc,
 					  .argv = ctx->argv,
@@ -609,6 +636,8 @@ int aof_open(void)
 		pthread_mutex_init(&stripes[i], NULL);
 	if (!cfg_get_int(&server.cfg.appendonly))
 		return 0;
+	const char *hook = getenv("RF_AOF_EFFECTS");
+	effects_always = hook != NULL && strcmp(hook, "always") == 0;
 	if (!cfg_get_int(&server.cfg.storage_tier)) {
 		rf_log(RF_LOG_WARNING,
 		       "appendonly yes needs storage-tier yes: the append-only "

@@ -295,6 +295,7 @@ static bool run_command(rf_client *c, int argc, const char **argv,
 		if (c->pending.argv == NULL &&
 		    !pending_keep(&c->pending, argc, argv, argv_len)) {
 			c->flags &= ~CLIENT_BLOCKED;
+			atomic_store(&c->blocked, false);
 			resp_add_error(&c->out, "ERR out of memory");
 			c->flags |= CLIENT_CLOSE_AFTER_REPLY;
 			return true;
@@ -608,10 +609,11 @@ void conn_block_on_log(rf_client *c, struct rf_flog *lg, uint64_t gen,
 		       uint64_t from, int64_t deadline_ms)
 {
 	c->flags |= CLIENT_BLOCKED;
-	if (!atomic_load(&c->blocked)) {
-		atomic_store(&c->unblock_req, 0); /* a stale request */
-		atomic_store(&c->blocked, true);
-	}
+	/* A request left from an earlier blocking command is stale; one that
+	 * came while this command ran again is not. */
+	if (!c->blk_rerun)
+		atomic_store(&c->unblock_req, 0);
+	atomic_store(&c->blocked, true);
 	c->blk_log = lg;
 	c->blk_gen = gen;
 	c->blk_from = from;
@@ -637,10 +639,8 @@ static void unblock(rf_client *c)
 	bool done =
 		run_command(c, p->argc, (const char **)p->argv, p->argv_len);
 	c->blk_rerun = false;
-	if (!done) {
-		atomic_store(&c->blocked, true);
+	if (!done)
 		return; /* blocked again (the timer stays) */
-	}
 	if (c->blk_timer > 0) {
 		ev_timer_del(c->w->loop, c->blk_timer);
 		c->blk_timer = 0;
@@ -676,6 +676,10 @@ bool conn_unblock(rf_client *c, int how)
  * (the command runs again and replies as on a timeout), or an error. */
 static void unblock_forced(rf_client *c, int how)
 {
+	if (atomic_load_explicit(&c->kill, memory_order_acquire)) {
+		close_client(c);
+		return;
+	}
 	if (how == RF_UNBLOCK_TIMEOUT) {
 		c->blk_deadline = 1; /* long past */
 		unblock(c);
