@@ -154,9 +154,7 @@ static int command_stripes(const cmd_ctx *ctx, const cmd_def *d, uint32_t *out)
 {
 	if (d->first_key == 0)
 		return -1;
-	int last = d->last_key < 0 ? ctx->argc + d->last_key : d->last_key;
-	if (last >= ctx->argc)
-		last = ctx->argc - 1;
+	int last = cmd_last_key(d, ctx->argc);
 	int k = 0;
 	for (int i = d->first_key; i <= last; i += d->key_step) {
 		if (k == MAX_STRIPES)
@@ -309,9 +307,7 @@ static bool read_effect(cmd_ctx *ctx, int db, const char *key, size_t len,
 static int log_effects(cmd_ctx *ctx, const cmd_def *d, int64_t clock,
 		       uint64_t version, uint64_t *end)
 {
-	int last = d->last_key < 0 ? ctx->argc + d->last_key : d->last_key;
-	if (last >= ctx->argc)
-		last = ctx->argc - 1;
+	int last = cmd_last_key(d, ctx->argc);
 	int n = 0;
 	for (int i = d->first_key; i <= last; i += d->key_step)
 		n++;

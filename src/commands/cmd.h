@@ -107,6 +107,11 @@ const uint8_t *cmd_key(cmd_ctx *ctx, int i, int slot, uint32_t *len);
 const uint8_t *cmd_key_bytes(cmd_ctx *ctx, int db, const void *key,
 			     size_t key_len, int slot, uint32_t *len);
 
+/* The index of the command's last key argument in a call of argc
+ * arguments (d->last_key counts from the end when negative), at most
+ * argc - 1.  Only for a command with keys (first_key > 0). */
+int cmd_last_key(const cmd_def *d, int argc);
+
 /* Case-insensitive comparison of argv[i] with a word. */
 bool cmd_arg_is(const cmd_ctx *ctx, int i, const char *word);
 

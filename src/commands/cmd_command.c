@@ -533,9 +533,7 @@ static void getkeys(cmd_ctx *ctx, bool with_flags)
 					 "specified for command");
 		return;
 	}
-	int last = d->last_key < 0 ? argc + d->last_key : d->last_key;
-	if (last >= argc)
-		last = argc - 1;
+	int last = cmd_last_key(d, argc);
 	int step = d->key_step > 0 ? d->key_step : 1;
 	int n = 0;
 	for (int i = d->first_key; i <= last; i += step)

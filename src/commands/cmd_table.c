@@ -151,8 +151,7 @@ static bool may_pend(const cmd_def *d, int argc)
 		return true;
 	if (d->first_key <= 0)
 		return false;
-	int last = d->last_key < 0 ? argc + d->last_key : d->last_key;
-	return last == d->first_key;
+	return cmd_last_key(d, argc) == d->first_key;
 }
 
 void cmd_dispatch(cmd_ctx *ctx)
@@ -203,6 +202,12 @@ void cmd_dispatch(cmd_ctx *ctx)
 }
 
 /* ---- helpers ---------------------------------------------------------- */
+
+int cmd_last_key(const cmd_def *d, int argc)
+{
+	int last = d->last_key < 0 ? argc + d->last_key : d->last_key;
+	return last < argc ? last : argc - 1;
+}
 
 const uint8_t *cmd_key_bytes(cmd_ctx *ctx, int db, const void *key,
 			     size_t key_len, int slot, uint32_t *len)
