@@ -655,8 +655,10 @@ out:
 	return rc;
 }
 
-int flog_scan(flog *l, uint64_t from, uint64_t limit, flog_scan_fn fn,
-	      void *ctx, uint64_t *stopped)
+/* flog_scan, with or without checking each entry's checksum (a
+ * truncation only walks the entries it drops). */
+static int scan_pages(flog *l, uint64_t from, uint64_t limit, bool check,
+		      flog_scan_fn fn, void *ctx, uint64_t *stopped)
 {
 	uint64_t p = from;
 	int rc = FKV_OK;
@@ -694,8 +696,8 @@ int flog_scan(flog *l, uint64_t from, uint64_t limit, flog_scan_fn fn,
 			}
 			struct iovec v = {.iov_base = (void *)(e + FLOG_HEADER),
 					  .iov_len = n};
-			if (entry_crc((uint32_t)n, &v, 1) !=
-			    fkv__get32(e + 4)) {
+			if (check && entry_crc((uint32_t)n, &v, 1) !=
+					     fkv__get32(e + 4)) {
 				rc = FKV_CORRUPTION;
 				break;
 			}
@@ -716,38 +718,19 @@ int flog_scan(flog *l, uint64_t from, uint64_t limit, flog_scan_fn fn,
 
 /* ---- truncation ----------------------------------------------------- */
 
-/* Counts the entries in [from, to), checking that `to` is a boundary.
- * Reads a page's part at a time, each under frames_lock.  Returns FKV_OK,
- * FKV_INVALID, or an I/O status. */
-static int count_entries(flog *l, uint64_t from, uint64_t to, uint64_t *n,
-			 uint8_t *page)
+int flog_scan(flog *l, uint64_t from, uint64_t limit, flog_scan_fn fn,
+	      void *ctx, uint64_t *stopped)
 {
-	uint64_t p = from;
-	*n = 0;
-	while (p < to) {
-		uint64_t pend = (p | l->mask) + 1;
-		uint64_t stop = pend < to ? pend : to;
-		uint64_t base = p;
-		/* A page at a time: the flusher's recycling (which takes the
-		 * lock for writing) waits for one page's read at most. */
-		pthread_rwlock_rdlock(&l->frames_lock);
-		int rc = copy_out(l, base, page, stop - base);
-		pthread_rwlock_unlock(&l->frames_lock);
-		if (rc != FKV_OK)
-			return rc;
-		while (p < stop) {
-			uint32_t h = fkv__get32(page + (p - base));
-			if (h == FILLER) {
-				p = pend;
-				break;
-			}
-			if (!(h & WRITTEN))
-				return FKV_INVALID;
-			p += FLOG_HEADER + pad4(h & ~WRITTEN);
-			(*n)++;
-		}
-	}
-	return p == to ? FKV_OK : FKV_INVALID;
+	return scan_pages(l, from, limit, true, fn, ctx, stopped);
+}
+
+static bool count_one(void *ctx, uint64_t addr, const void *entry, uint32_t len)
+{
+	(void)addr;
+	(void)entry;
+	(void)len;
+	(*(uint64_t *)ctx)++;
+	return true;
 }
 
 int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
@@ -758,7 +741,6 @@ int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 	uint64_t begin = atomic_load(&l->begin);
 	uint64_t committed = atomic_load(&l->committed);
 	int rc = FKV_OK;
-	uint8_t *page = NULL;
 	if (until <= begin)
 		goto out;
 	if (until > committed) {
@@ -769,13 +751,10 @@ int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 			 (unsigned long long)committed);
 		goto out;
 	}
-	page = malloc(l->page_size);
-	if (page == NULL) {
-		rc = FKV_OUT_OF_MEMORY;
-		goto out;
-	}
+	/* Counting the dropped entries also proves `until` is an entry
+	 * boundary: the scan ends exactly there or fails. */
 	uint64_t n = 0;
-	rc = count_entries(l, begin, until, &n, page);
+	rc = scan_pages(l, begin, until, false, count_one, &n, NULL);
 	if (rc != FKV_OK) {
 		say(why, why_len, rc,
 		    rc == FKV_INVALID ? "no entry starts at address %llu"
@@ -811,7 +790,6 @@ int flog_truncate(flog *l, uint64_t until, char *why, size_t why_len)
 	dev_truncate(l->dev, until);
 	pthread_rwlock_unlock(&l->frames_lock);
 out:
-	free(page);
 	pthread_mutex_unlock(&l->trunc_lock);
 	return rc;
 }
