@@ -47,6 +47,7 @@ static void client_release(rf_client *c);
 static void write_out(rf_client *c);
 static void park(rf_client *c);
 static void unpark(rf_client *c);
+static void block_end(rf_client *c);
 static bool replies_held(rf_client *c);
 
 /* Registers a new client and gives it its id: under the lock, so that
@@ -294,8 +295,7 @@ static bool run_command(rf_client *c, int argc, const char **argv,
 		c->out.len = before;
 		if (c->pending.argv == NULL &&
 		    !pending_keep(&c->pending, argc, argv, argv_len)) {
-			c->flags &= ~CLIENT_BLOCKED;
-			atomic_store(&c->blocked, false);
+			block_end(c);
 			resp_add_error(&c->out, "ERR out of memory");
 			c->flags |= CLIENT_CLOSE_AFTER_REPLY;
 			return true;
@@ -625,11 +625,37 @@ void conn_block_on_log(rf_client *c, struct rf_flog *lg, uint64_t gen,
 	}
 }
 
-/* Runs a blocked client's command again; then what it held up. */
-static void unblock(rf_client *c)
+/* The client's command no longer waits (it runs again, or is ended). */
+static void block_end(rf_client *c)
 {
 	c->flags &= ~CLIENT_BLOCKED;
 	atomic_store(&c->blocked, false);
+}
+
+static void block_timer_stop(rf_client *c)
+{
+	if (c->blk_timer > 0) {
+		ev_timer_del(c->w->loop, c->blk_timer);
+		c->blk_timer = 0;
+	}
+}
+
+/* The blocked command has replied: drops its timer and its copy, then
+ * runs what it held up. */
+static void block_over(rf_client *c)
+{
+	block_timer_stop(c);
+	if (c->nwaits == 0)
+		unpark(c);
+	pending_free(&c->pending);
+	process_input(c);
+	write_out(c);
+}
+
+/* Runs a blocked client's command again; then what it held up. */
+static void unblock(rf_client *c)
+{
+	block_end(c);
 	if (atomic_load_explicit(&c->kill, memory_order_acquire)) {
 		close_client(c);
 		return;
@@ -641,15 +667,7 @@ static void unblock(rf_client *c)
 	c->blk_rerun = false;
 	if (!done)
 		return; /* blocked again (the timer stays) */
-	if (c->blk_timer > 0) {
-		ev_timer_del(c->w->loop, c->blk_timer);
-		c->blk_timer = 0;
-	}
-	if (c->nwaits == 0)
-		unpark(c);
-	pending_free(p);
-	process_input(c);
-	write_out(c);
+	block_over(c);
 }
 
 static int64_t on_block_timer(ev_loop *loop, int64_t id, void *data)
@@ -685,21 +703,12 @@ static void unblock_forced(rf_client *c, int how)
 		unblock(c);
 		return;
 	}
-	c->flags &= ~CLIENT_BLOCKED;
-	atomic_store(&c->blocked, false);
-	if (c->blk_timer > 0) {
-		ev_timer_del(c->w->loop, c->blk_timer);
-		c->blk_timer = 0;
-	}
-	pending_free(&c->pending);
+	block_end(c);
 	size_t before = c->out.len;
 	resp_add_error(&c->out,
 		       "UNBLOCKED client unblocked via CLIENT UNBLOCK");
 	command_done(c, before);
-	if (c->nwaits == 0)
-		unpark(c);
-	process_input(c);
-	write_out(c);
+	block_over(c);
 }
 
 /* A log committed: runs what its parked clients waited for. */
@@ -801,10 +810,7 @@ static void client_detach(rf_client *c)
 	 * connection closed, CLIENT LIST / KILL no longer find it. */
 	reg_del(c);
 	unpark(c);
-	if (c->blk_timer > 0) {
-		ev_timer_del(w->loop, c->blk_timer);
-		c->blk_timer = 0;
-	}
+	block_timer_stop(c);
 	ev_del(w->loop, c->fd, EV_READABLE | EV_WRITABLE);
 	close(c->fd);
 	c->fd = -1;
