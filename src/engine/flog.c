@@ -238,18 +238,24 @@ uint64_t flog_commit_async(flog *l)
 	return t;
 }
 
-bool flog_wait_committed(flog *l, uint64_t addr, int64_t timeout_ms)
+/* The wall-clock time ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(uint64_t ms)
 {
 	struct timespec dl;
 	clock_gettime(CLOCK_REALTIME, &dl);
-	if (timeout_ms >= 0) {
-		dl.tv_sec += timeout_ms / 1000;
-		dl.tv_nsec += (timeout_ms % 1000) * 1000000;
-		if (dl.tv_nsec >= 1000000000) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000;
-		}
+	dl.tv_sec += (time_t)(ms / 1000);
+	dl.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
 	}
+	return dl;
+}
+
+bool flog_wait_committed(flog *l, uint64_t addr, int64_t timeout_ms)
+{
+	struct timespec dl =
+		deadline_in(timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
 	pthread_mutex_lock(&l->lock);
 	while (atomic_load(&l->committed) < addr &&
 	       atomic_load(&l->failed) == 0 && !l->stop) {
@@ -458,17 +464,10 @@ static void *flusher(void *arg)
 			if (due)
 				next_commit = now + interval;
 			if (interval > 0) {
-				struct timespec dl;
-				clock_gettime(CLOCK_REALTIME, &dl);
 				uint64_t ms = next_commit > now
 						      ? next_commit - now
 						      : 1;
-				dl.tv_sec += (time_t)(ms / 1000);
-				dl.tv_nsec += (long)(ms % 1000) * 1000000;
-				if (dl.tv_nsec >= 1000000000) {
-					dl.tv_sec++;
-					dl.tv_nsec -= 1000000000;
-				}
+				struct timespec dl = deadline_in(ms);
 				pthread_cond_timedwait(&l->cond, &l->lock, &dl);
 			} else {
 				pthread_cond_wait(&l->cond, &l->lock);
