@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -312,3 +313,50 @@ def wait_saved(c, saves_before, count=1, timeout=60.0 * SLOW):
     inf = box["inf"]
     assert inf["rdb_last_bgsave_status"] == "ok", inf
     return inf
+
+
+class WriterThread:
+    """A client thread for the crash tests.  A subclass sets up its own
+    state, then calls WriterThread.__init__; it defines work(conn), which
+    runs until self.stop is set, and may override connect() (a redis-py
+    client by default).  An error of one of the `lost` types while
+    self.dying is set (the server is being killed) is expected; any other
+    error is raised by join()."""
+
+    lost = (OSError,)
+    what = "a writer thread"
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.error = None
+        self.stop = threading.Event()
+        self.dying = threading.Event()  # the server is about to be killed
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def connect(self):
+        return self.srv.client(socket_timeout=30 * SLOW)
+
+    def _run(self):
+        conn = None
+        try:
+            conn = self.connect()
+            self.work(conn)
+        except self.lost as e:
+            if not self.dying.is_set():
+                self.error = e
+        except BaseException as e:  # noqa: B902 - reported by join()
+            self.error = e
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def join(self):
+        self.stop.set()
+        self.thread.join(60 * SLOW)
+        assert not self.thread.is_alive(), "%s hung" % self.what
+        if self.error is not None:
+            raise self.error

@@ -51,7 +51,7 @@ import time
 import pytest
 import redis
 
-from conftest import BINARY, free_port, persistence, RawConn, RawError, saves, wait_saved, wait_until
+from conftest import BINARY, free_port, persistence, RawConn, RawError, saves, wait_saved, wait_until, WriterThread
 
 SANITIZER = os.environ.get("RF_SANITIZE", "")
 SLOW = 4 if SANITIZER else 1
@@ -230,7 +230,7 @@ def sets_before(p):
     return [i for i in range(p) if i % 4 in (0, 2)]
 
 
-class Writer:
+class Writer(WriterThread):
     """One client thread running op(ns, tid, 0..limit-1), `depth` commands
     per round trip (one at a time, or a non-transactional pipeline).
     sent: operations sent (raised before sending); acked: operations whose
@@ -238,16 +238,9 @@ class Writer:
     an own counter exactly the count so far, of a shared one positive."""
 
     def __init__(self, srv, ns, tid, depth, limit=10 ** 9):
-        self.srv, self.ns, self.tid, self.depth, self.limit = srv, ns, tid, depth, limit
+        self.ns, self.tid, self.depth, self.limit = ns, tid, depth, limit
         self.sent = self.acked = 0
-        self.error = None
-        self.stop = threading.Event()
-        self.dying = threading.Event()  # the server is about to be killed
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
+        WriterThread.__init__(self, srv)
 
     def check(self, i, reply):
         kind = i % 4
@@ -261,39 +254,23 @@ class Writer:
             raise AssertionError("thread %d op %d %r replied %r" % (
                 self.tid, i, op(self.ns, self.tid, i)[:2], reply))
 
-    def run(self):
-        c = None
-        try:
-            c = self.srv.client(socket_timeout=30 * SLOW)
-            while not self.stop.is_set() and self.sent < self.limit:
-                lo = self.sent
-                hi = min(lo + self.depth, self.limit)
-                self.sent = hi
-                if hi - lo == 1:
-                    replies = [c.execute_command(*op(self.ns, self.tid, lo))]
-                else:
-                    pipe = c.pipeline(transaction=False)
-                    for i in range(lo, hi):
-                        pipe.execute_command(*op(self.ns, self.tid, i))
-                    replies = pipe.execute()
-                for i, reply in zip(range(lo, hi), replies):
-                    self.check(i, reply)
-                self.acked = hi
-        except (redis.exceptions.RedisError, OSError) as e:
-            if not self.dying.is_set():
-                self.error = e
-        except BaseException as e:  # noqa: B902 - reported by join()
-            self.error = e
-        finally:
-            if c is not None:
-                c.close()
+    lost = (redis.exceptions.RedisError, OSError)
 
-    def join(self):
-        self.stop.set()
-        self.thread.join(60 * SLOW)
-        assert not self.thread.is_alive(), "a writer thread hung"
-        if self.error is not None:
-            raise self.error
+    def work(self, c):
+        while not self.stop.is_set() and self.sent < self.limit:
+            lo = self.sent
+            hi = min(lo + self.depth, self.limit)
+            self.sent = hi
+            if hi - lo == 1:
+                replies = [c.execute_command(*op(self.ns, self.tid, lo))]
+            else:
+                pipe = c.pipeline(transaction=False)
+                for i in range(lo, hi):
+                    pipe.execute_command(*op(self.ns, self.tid, i))
+                replies = pipe.execute()
+            for i, reply in zip(range(lo, hi), replies):
+                self.check(i, reply)
+            self.acked = hi
 
 
 def start_writers(srv, ns, limit_total=None):

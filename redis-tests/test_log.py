@@ -61,7 +61,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, free_port, RawConn, RawError, Server, wait_until
+from conftest import BINARY, free_port, RawConn, RawError, Server, wait_until, WriterThread
 
 SANITIZER = os.environ.get("RF_SANITIZE", "")
 SLOW = 4 if SANITIZER else 1
@@ -775,7 +775,7 @@ def test_list_and_drop(start_server):
 
 # ---- 6: durability ------------------------------------------------------------------------
 
-class Appender:
+class Appender(WriterThread):
     """One connection appending its own entries (entry_of(tid, i)) to a
     log in pipelined batches over a raw socket: sent[] grows before a batch
     is written, acked[] with each reply (the address), so after a kill -9
@@ -783,47 +783,29 @@ class Appender:
     integer greater than the previous one."""
 
     def __init__(self, srv, name, tid, batch, seed):
-        self.srv, self.name, self.tid, self.batch = srv, name, tid, batch
+        self.name, self.tid, self.batch = name, tid, batch
         self.rng = random.Random(seed)
         self.sent, self.acked = [], []
-        self.error = None
-        self.stop = threading.Event()
-        self.dying = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        WriterThread.__init__(self, srv)
 
-    def start(self):
-        self.thread.start()
+    lost = (ConnectionError, OSError)
+    what = "an appender thread"
 
-    def run(self):
-        conn = None
-        try:
-            conn = RawConn(self.srv.port, timeout=60 * SLOW)
-            while not self.stop.is_set():
-                n0 = len(self.sent)
-                batch = [entry_of(self.tid, n0 + k, self.rng) for k in range(self.batch)]
-                self.sent.extend(batch)
-                conn.send_raw(b"".join(resp("LOG.APPEND", self.name, e) for e in batch))
-                for _ in batch:
-                    r = conn.read()
-                    if type(r) is not int or (self.acked and r <= self.acked[-1]):
-                        raise AssertionError("writer %d: APPEND replied %r after %r"
-                                             % (self.tid, r, self.acked[-1:]))
-                    self.acked.append(r)
-        except (ConnectionError, OSError) as e:
-            if not self.dying.is_set():
-                self.error = e
-        except BaseException as e:  # noqa: B902 - reported by join()
-            self.error = e
-        finally:
-            if conn is not None:
-                conn.close()
+    def connect(self):
+        return RawConn(self.srv.port, timeout=60 * SLOW)
 
-    def join(self):
-        self.stop.set()
-        self.thread.join(60 * SLOW)
-        assert not self.thread.is_alive(), "an appender thread hung"
-        if self.error is not None:
-            raise self.error
+    def work(self, conn):
+        while not self.stop.is_set():
+            n0 = len(self.sent)
+            batch = [entry_of(self.tid, n0 + k, self.rng) for k in range(self.batch)]
+            self.sent.extend(batch)
+            conn.send_raw(b"".join(resp("LOG.APPEND", self.name, e) for e in batch))
+            for _ in batch:
+                r = conn.read()
+                if type(r) is not int or (self.acked and r <= self.acked[-1]):
+                    raise AssertionError("writer %d: APPEND replied %r after %r"
+                                         % (self.tid, r, self.acked[-1:]))
+                self.acked.append(r)
 
 
 def recover_and_check(srv, name, sent, acked, what):

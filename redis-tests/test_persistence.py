@@ -43,7 +43,7 @@ import time
 import pytest
 import redis
 
-from conftest import persistence, RawConn, RawError, saves, wait_saved, wait_until
+from conftest import persistence, RawConn, RawError, saves, wait_saved, wait_until, WriterThread
 
 MB = 1 << 20
 SANITIZER = os.environ.get("RF_SANITIZE", "")
@@ -205,7 +205,7 @@ def engine(c):
 
 # ---- counters incremented by threads, for the race and crash tests -------------
 
-class CounterWriter:
+class CounterWriter(WriterThread):
     """One client thread that INCRs its own keys in a fixed round-robin
     order, one command at a time.  sent[j] counts the INCRs of key j sent
     (raised before sending), acked[j] the value the last reply returned;
@@ -213,50 +213,27 @@ class CounterWriter:
     acknowledged value plus one (nobody else writes these keys)."""
 
     def __init__(self, srv, tid, nkeys, start=None):
-        self.srv = srv
         self.keys = ["c:%d:%03d" % (tid, j) for j in range(nkeys)]
         start = list(start) if start is not None else [0] * nkeys
         self.acked = list(start)
         self.sent = list(start)
         self.pos = sum(start) % nkeys  # the next key of the sequence
         self.ops = 0
-        self.error = None
-        self.stop = threading.Event()
-        self.dying = threading.Event()  # the server is about to be killed
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        WriterThread.__init__(self, srv)
 
-    def start(self):
-        self.thread.start()
+    lost = (redis.exceptions.ConnectionError, OSError)
 
-    def run(self):
-        c = None
-        try:
-            c = self.srv.client(socket_timeout=30 * SLOW)
-            while not self.stop.is_set():
-                j = self.pos
-                self.sent[j] += 1
-                v = c.incr(self.keys[j])
-                if v != self.acked[j] + 1:
-                    raise AssertionError("INCR %s returned %d after %d was acknowledged"
-                                         % (self.keys[j], v, self.acked[j]))
-                self.acked[j] = v
-                self.pos = (j + 1) % len(self.keys)
-                self.ops += 1
-        except (redis.exceptions.ConnectionError, OSError) as e:
-            if not self.dying.is_set():
-                self.error = e
-        except BaseException as e:  # noqa: B902 - reported by join()
-            self.error = e
-        finally:
-            if c is not None:
-                c.close()
-
-    def join(self):
-        self.stop.set()
-        self.thread.join(60 * SLOW)
-        assert not self.thread.is_alive(), "a writer thread hung"
-        if self.error is not None:
-            raise self.error
+    def work(self, c):
+        while not self.stop.is_set():
+            j = self.pos
+            self.sent[j] += 1
+            v = c.incr(self.keys[j])
+            if v != self.acked[j] + 1:
+                raise AssertionError("INCR %s returned %d after %d was acknowledged"
+                                     % (self.keys[j], v, self.acked[j]))
+            self.acked[j] = v
+            self.pos = (j + 1) % len(self.keys)
+            self.ops += 1
 
 
 def wait_ops(writers, n, what):
