@@ -176,6 +176,18 @@ def start_server():
         s.stop()
 
 
+def resp(*args):
+    """One command as a RESP multibulk (str, int or bytes arguments)."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
 class RawConn:
     """A bare socket client that speaks RESP2/RESP3 and returns replies as
     Python values: maps as dicts (keys kept in order), sets as lists,
@@ -190,14 +202,7 @@ class RawConn:
         self.sock.close()
 
     def send(self, *args):
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            if isinstance(a, str):
-                a = a.encode()
-            elif isinstance(a, int):
-                a = str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.sock.sendall(out)
+        self.sock.sendall(resp(*args))
 
     def send_raw(self, data):
         self.sock.sendall(data)

@@ -51,7 +51,7 @@ import time
 import pytest
 import redis
 
-from conftest import BINARY, free_port, persistence, RawConn, RawError, saves, wait_saved, wait_until, WriterThread
+from conftest import BINARY, free_port, persistence, RawConn, RawError, resp, saves, wait_saved, wait_until, WriterThread
 
 SANITIZER = os.environ.get("RF_SANITIZE", "")
 SLOW = 4 if SANITIZER else 1
@@ -129,17 +129,6 @@ def mget_all(c, keys):
 
 def read_counters(c, keys):
     return [int(v) if v is not None else 0 for v in mget_all(c, keys)]
-
-
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        elif isinstance(a, int):
-            a = b"%d" % a
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 def set_many(srv, items):

@@ -61,7 +61,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, free_port, RawConn, RawError, Server, wait_until, WriterThread
+from conftest import BINARY, free_port, RawConn, RawError, resp, Server, wait_until, WriterThread
 
 SANITIZER = os.environ.get("RF_SANITIZE", "")
 SLOW = 4 if SANITIZER else 1
@@ -85,17 +85,6 @@ NOT_INTEGER = "ERR value is not an integer or out of range"
 
 
 # ---- helpers ------------------------------------------------------------------
-
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        elif isinstance(a, int):
-            a = b"%d" % a
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
 
 def log_append(c, name, *entries):
     return c.execute_command("LOG.APPEND", name, *entries)

@@ -43,7 +43,7 @@ import time
 import pytest
 import redis
 
-from conftest import persistence, RawConn, RawError, saves, wait_saved, wait_until, WriterThread
+from conftest import persistence, RawConn, RawError, resp, saves, wait_saved, wait_until, WriterThread
 
 MB = 1 << 20
 SANITIZER = os.environ.get("RF_SANITIZE", "")
@@ -81,17 +81,6 @@ def recovered_version(srv):
     m = re.search(r"Recovered checkpoint (\d+)", srv.run_log())
     assert m, "no 'Recovered checkpoint' line in the log of this run:\n" + srv.run_log()[-3000:]
     return int(m.group(1))
-
-
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        elif isinstance(a, int):
-            a = b"%d" % a
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 def bulk(v):
